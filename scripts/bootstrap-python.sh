@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Creates .venv with everything the tests and the controller need
+# (requirements-dev.txt). Safe to re-run: pip skips what is installed.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+PYTHON="${PRIVREG_PYTHON:-python3}"
+if [ ! -x "$PRIVREG_VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$PRIVREG_VENV"
+fi
+"$PRIVREG_VENV/bin/pip" install --quiet --disable-pip-version-check \
+    -r "$PRIVREG_ROOT/requirements-dev.txt"
