@@ -1,0 +1,40 @@
+# privreg/nginx: nginx from Debian's nginx package, laid out like the upstream
+# nginx image (user nginx 101:101, conf.d, logs to the container's stdout and
+# stderr). Sourced by scripts/build-images.sh, which provides ROOTFS, HERE and
+# the add_* helpers.
+IMAGE=privreg/nginx:1.22-debian
+ARCHIVE=nginx.tar
+# host path -> image path; ldd brings libcrypt (libxcrypt: bcrypt auth_basic works)
+PROGRAMS=(/usr/sbin/nginx:/usr/sbin/nginx)
+EXPECT_VERSION=("/usr/sbin/nginx -v" "nginx/1.22.")
+# run in the new image before it gets the tag
+SMOKE=(nginx -t)
+HOST_FILES=(
+    /etc/nginx/mime.types:/etc/nginx/mime.types
+    /usr/share/nginx/html/index.html:/usr/share/nginx/html/index.html
+)
+CHANGES=(
+    'EXPOSE 80'
+    'STOPSIGNAL SIGQUIT'
+    'CMD ["nginx", "-g", "daemon off;"]'
+)
+NGINX_UID=101
+
+populate() {
+    add_account nginx "$NGINX_UID" /nonexistent /bin/false "nginx user"
+    add_file "$HERE/nginx.conf" /etc/nginx/nginx.conf 0644
+    add_file "$HERE/default.conf" /etc/nginx/conf.d/default.conf 0644
+    add_file "$HERE/50x.html" /usr/share/nginx/html/50x.html 0644
+    add_dir /usr/lib/nginx/modules 0755
+    # Logs go to the container's output, as in the upstream image.
+    add_dir /var/log/nginx 0755
+    ln -s /dev/stdout "$ROOTFS/var/log/nginx/access.log"
+    ln -s /dev/stderr "$ROOTFS/var/log/nginx/error.log"
+    # Every path the Debian build compiled in (nginx -V), and upstream's cache folder.
+    local dir
+    for dir in /var/lib/nginx/body /var/lib/nginx/fastcgi /var/lib/nginx/proxy \
+            /var/lib/nginx/scgi /var/lib/nginx/uwsgi /var/cache/nginx; do
+        add_dir "$dir" 0700 "$NGINX_UID"
+    done
+    add_dir /var/lib/nginx 0755
+}

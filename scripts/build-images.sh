@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# Builds the local images the roles run here (no registry is reachable, so
+# nothing can be pulled): each image is a rootfs made from this host's Debian
+# packages, imported with `docker import`. images/<name>/image.sh says what
+# goes in; this script holds what all images share.
+#
+# Usage: build-images.sh [--save DIR] [--force] [NAME...]   (NAME: registry, nginx; default both)
+#   --save DIR  also write `docker save` archives (DIR/registry.tar, DIR/nginx.tar)
+#               for offline-install tests; env PRIVREG_IMAGE_ARCHIVES does the same.
+#   --force     rebuild even when the image carries the hash of the same inputs.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SAVE_DIR="${PRIVREG_IMAGE_ARCHIVES:-}"
+FORCE=0
+NAMES=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --save) SAVE_DIR="${2:?--save needs a folder}"; shift 2 ;;
+        --force) FORCE=1; shift ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        -*) echo "build-images: unknown option $1" >&2; exit 2 ;;
+        *) NAMES+=("$1"); shift ;;
+    esac
+done
+[ "${#NAMES[@]}" -gt 0 ] || NAMES=(registry nginx)
+INPUTS_LABEL=privreg.inputs
+BUSYBOX=/bin/busybox
+CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+IMAGE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+say() { echo "build-images: $*"; }
+die() { echo "build-images: $*" >&2; exit 1; }
+
+# ---- rootfs helpers (used by images/*/image.sh) ------------------------------
+
+# add_dir PATH MODE [UID]
+add_dir() {
+    mkdir -p "$ROOTFS$1"
+    chmod "$2" "$ROOTFS$1"
+    if [ -n "${3:-}" ]; then chown "$3:$3" "$ROOTFS$1"; fi
+}
+
+# add_file SOURCE PATH MODE
+add_file() {
+    mkdir -p "$(dirname "$ROOTFS$2")"
+    cp -L "$1" "$ROOTFS$2"
+    chmod "$3" "$ROOTFS$2"
+}
+
+# add_account NAME ID HOME SHELL GECOS: a user and its group with the same id.
+add_account() {
+    echo "$1:x:$2:$2:$5:$3:$4" >>"$ROOTFS/etc/passwd"
+    echo "$1:x:$2:" >>"$ROOTFS/etc/group"
+}
+
+# Shared libraries a dynamic program needs, as ldd lists them (none for static ones).
+libraries_of() {
+    ldd "$1" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' || true
+}
+
+# A library at the same path, its folder's symlinks resolved (the rootfs has
+# merged /usr like Debian: /lib -> usr/lib), kept under the name ldd gave.
+add_library() {
+    local dir
+    dir="$(readlink -f "$(dirname "$1")")"
+    [ -e "$ROOTFS$dir/$(basename "$1")" ] || add_file "$1" "$dir/$(basename "$1")" 0755
+}
+
+add_program() {
+    local lib
+    add_file "$1" "$2" 0755
+    for lib in $(libraries_of "$1"); do add_library "$lib"; done
+}
+
+base_rootfs() {
+    local d link
+    for d in usr/bin usr/sbin usr/lib usr/lib64 etc/ssl/certs dev proc sys root var/log var/lib var/cache; do
+        mkdir -p "$ROOTFS/$d"
+    done
+    for link in bin sbin lib lib64; do ln -s "usr/$link" "$ROOTFS/$link"; done
+    add_dir /tmp 1777
+    add_dir /run 0755
+    add_dir /run/lock 1777
+    ln -s /run "$ROOTFS/var/run"
+    ln -s /run/lock "$ROOTFS/var/lock"
+    chmod 0700 "$ROOTFS/root"
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$ROOTFS/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' >"$ROOTFS/etc/group"
+    printf 'passwd: files\ngroup: files\nhosts: files dns\n' >"$ROOTFS/etc/nsswitch.conf"
+    add_file "$CA_BUNDLE" "$CA_BUNDLE" 0644
+    # busybox: sh for entrypoints, wget for health checks, and the usual tools.
+    add_file "$BUSYBOX" /usr/bin/busybox 0755
+    local applet
+    for applet in $("$BUSYBOX" --list-full); do
+        applet="/${applet#/}"
+        case "$applet" in /bin/*|/sbin/*) applet="/usr$applet" ;; esac
+        [ -e "$ROOTFS$applet" ] || [ -L "$ROOTFS$applet" ] || ln -s /usr/bin/busybox "$ROOTFS$applet"
+    done
+}
+
+# ---- one image ----------------------------------------------------------------
+
+# Every host file that goes into the image, then the build inputs in the repo.
+input_files() {
+    local entry prog
+    echo "$ROOT/scripts/build-images.sh"
+    find "$HERE" -type f | LC_ALL=C sort
+    echo "$BUSYBOX"
+    echo "$CA_BUNDLE"
+    for entry in "${PROGRAMS[@]}" "${HOST_FILES[@]}"; do echo "${entry%%:*}"; done
+    for entry in "${PROGRAMS[@]}"; do
+        prog="${entry%%:*}"
+        libraries_of "$prog"
+    done
+}
+
+inputs_hash() {
+    local f
+    input_files | while read -r f; do
+        echo "$f $(sha256sum <"$f")"
+    done | sha256sum | cut -c1-64
+}
+
+build_one() {
+    local name="$1"
+    HERE="$ROOT/images/$name"
+    [ -f "$HERE/image.sh" ] || die "no image named $name (no $HERE/image.sh)"
+    IMAGE="" ARCHIVE="" PROGRAMS=() HOST_FILES=() CHANGES=() EXPECT_VERSION=() SMOKE=()
+    # shellcheck source=/dev/null
+    source "$HERE/image.sh"
+
+    local entry
+    for entry in "$BUSYBOX" "$CA_BUNDLE" "${PROGRAMS[@]%%:*}" "${HOST_FILES[@]%%:*}"; do
+        [ -e "$entry" ] || die "$entry is missing; run scripts/install-packages.sh"
+    done
+    # The tag names a version: refuse to build it from another one.
+    if [ "${#EXPECT_VERSION[@]}" -eq 2 ]; then
+        local version
+        version="$(${EXPECT_VERSION[0]} 2>&1)" || true
+        [[ "$version" == *"${EXPECT_VERSION[1]}"* ]] \
+            || die "$IMAGE: '${EXPECT_VERSION[0]}' says '$version', expected '${EXPECT_VERSION[1]}'"
+    fi
+
+    local hash current
+    hash="$(inputs_hash)"
+    current="$(docker image inspect -f "{{ index .Config.Labels \"$INPUTS_LABEL\" }}" "$IMAGE" 2>/dev/null || true)"
+    if [ "$FORCE" = 0 ] && [ "$current" = "$hash" ]; then
+        say "$IMAGE is up to date"
+    else
+        local previous
+        previous="$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
+        ROOTFS="$(mktemp -d "${TMPDIR:-/tmp}/privreg-rootfs.XXXXXX")"
+        base_rootfs
+        for entry in "${PROGRAMS[@]}"; do add_program "${entry%%:*}" "${entry#*:}"; done
+        for entry in "${HOST_FILES[@]}"; do add_file "${entry%%:*}" "${entry#*:}" 0644; done
+        populate
+
+        # docker import (engine 20.10) refuses some instructions: a one-line
+        # `docker build` on top of the import adds those.
+        local args=(--change "LABEL $INPUTS_LABEL=$hash" --change "ENV PATH=$IMAGE_PATH"
+            --message "built by scripts/build-images.sh")
+        local extra="" id out
+        for entry in "${CHANGES[@]}"; do
+            case "$entry" in
+                STOPSIGNAL*|SHELL*) extra+="$entry"$'\n' ;;
+                *) args+=(--change "$entry") ;;
+            esac
+        done
+        id="$(tar --numeric-owner -C "$ROOTFS" -cf - . | docker import "${args[@]}" -)"
+        rm -rf "$ROOTFS"
+        ROOTFS=""
+        if [ -n "$extra" ]; then
+            out="$(printf 'FROM %s\n%s' "$id" "$extra" | DOCKER_BUILDKIT=0 docker build -q - 2>&1)" \
+                || die "$IMAGE: docker build of '$extra' failed: $out"
+            id="$(echo "$out" | grep -o 'sha256:[0-9a-f]*' | tail -n 1)"
+        fi
+        # A broken image never gets the tag.
+        if [ "${#SMOKE[@]}" -gt 0 ] && ! out="$(docker run --rm "$id" "${SMOKE[@]}" 2>&1)"; then
+            die "$IMAGE: '${SMOKE[*]}' fails in the new image: $out"
+        fi
+        docker tag "$id" "$IMAGE"
+        # The image it replaces, unless something still uses it.
+        if [ -n "$previous" ] && [ "$previous" != "$(docker image inspect -f '{{.Id}}' "$IMAGE")" ]; then
+            docker rmi "$previous" >/dev/null 2>&1 || true
+        fi
+        say "$IMAGE built"
+    fi
+
+    if [ -n "$SAVE_DIR" ]; then
+        mkdir -p "$SAVE_DIR"
+        docker save -o "$SAVE_DIR/$ARCHIVE.part" "$IMAGE"
+        mv "$SAVE_DIR/$ARCHIVE.part" "$SAVE_DIR/$ARCHIVE"
+        say "$IMAGE saved to $SAVE_DIR/$ARCHIVE"
+    fi
+}
+
+ROOTFS=""
+trap '[ -z "$ROOTFS" ] || rm -rf "$ROOTFS"' EXIT
+docker info >/dev/null 2>&1 || die "no Docker engine answers; run scripts/ensure-docker.sh"
+for name in "${NAMES[@]}"; do build_one "$name"; done
