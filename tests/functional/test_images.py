@@ -299,11 +299,14 @@ def test_nginx_image_has_every_path_its_build_compiled_in(images):
 
 # ---- the registry serves TLS and checks bcrypt accounts -----------------------
 
-
-@pytest.mark.parametrize(
+# No, wrong and unknown credentials are refused; the account's own are accepted.
+ACCOUNT_CASES = pytest.mark.parametrize(
     ("credentials", "status"),
     [(None, 401), ((USER, "wrong-password"), 401), (("mallory", PASSWORD), 401), ((USER, PASSWORD), 200)],
 )
+
+
+@ACCOUNT_CASES
 def test_registry_checks_accounts_over_tls(registry, tls, credentials, status):
     answer = requests.get(registry["url"], auth=credentials, verify=str(tls / "ca.crt"), timeout=10)
     assert answer.status_code == status
@@ -373,10 +376,7 @@ def test_docker_push_and_pull_through_the_registry(docker_client, tmp_path):
 # ---- nginx serves TLS and checks bcrypt accounts (libxcrypt) ------------------
 
 
-@pytest.mark.parametrize(
-    ("credentials", "status"),
-    [(None, 401), ((USER, "wrong-password"), 401), (("mallory", PASSWORD), 401), ((USER, PASSWORD), 200)],
-)
+@ACCOUNT_CASES
 def test_nginx_checks_bcrypt_accounts_over_tls(nginx, tls, credentials, status):
     answer = requests.get(nginx["url"], auth=credentials, verify=str(tls / "ca.crt"), timeout=10)
     assert answer.status_code == status
