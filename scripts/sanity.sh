@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# ansible-test sanity on a copy of the tracked tree placed where ansible-test
+# wants a collection: .../ansible_collections/privreg/registry (a symlink is
+# resolved away by ansible-test, hence the copy). The tests run in a virtualenv
+# of their own (.tmp/sanity-venv) into which ansible-test installs the versions
+# it pins (--requirements); its --venv mode downloads a pip bootstrap script
+# from a host the test machines cannot reach.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$PRIVREG_ROOT"
+SANITY_VENV="$PRIVREG_ROOT/.tmp/sanity-venv"
+if [ ! -x "$SANITY_VENV/bin/ansible-test" ]; then
+    python -m venv "$SANITY_VENV"
+    # the same ansible-core as the main environment
+    "$SANITY_VENV/bin/pip" install --quiet --disable-pip-version-check \
+        "ansible-core==$(python -c 'import ansible.release; print(ansible.release.__version__)')"
+fi
+PIP_VERSION="$("$SANITY_VENV/bin/python" -c 'from ansible_test._internal.python_requirements import get_venv_packages as g; import types; print(g(types.SimpleNamespace(version="3"))["pip"])')"
+BOOTSTRAP="$HOME/.ansible/test/cache/get_pip_${PIP_VERSION//./_}.py"
+mkdir -p "$(dirname "$BOOTSTRAP")"
+cp "$PRIVREG_ROOT/scripts/lib/get_pip_offline.py" "$BOOTSTRAP"
+PY="$("$SANITY_VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+# outside the checkout: inside it, ansible-test asks git, which ignores .tmp/
+DEST="${TMPDIR:-/tmp}/privreg-sanity/ansible_collections/privreg/registry"
+rm -rf "$DEST"
+mkdir -p "$DEST"
+# tracked files plus new ones not ignored: what the next commit would hold
+git ls-files --cached --others --exclude-standard -z | xargs -0 cp --parents -t "$DEST"
+cd "$DEST"
+"$SANITY_VENV/bin/ansible-test" sanity --requirements --python "$PY" --color no "$@"

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian machine (the README's test command;
+# .ci/run calls it). Installs what it needs, starts the Docker engine, builds
+# the local images once, then runs every stage; stops at the first failure.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$PRIVREG_ROOT"
+
+stage() { printf '\n=== %s (%s)\n' "$1" "$(date +%T)"; }
+
+stage "system packages";   bash scripts/install-packages.sh
+stage "python environment"; bash scripts/bootstrap-python.sh
+source scripts/env.sh
+stage "docker engine";     bash scripts/ensure-docker.sh
+stage "local images";      bash scripts/build-images.sh
+stage "unit and functional tests"
+pytest
+stage "molecule scenarios"; bash scripts/test-molecule.sh
+stage "done"
