@@ -29,6 +29,7 @@ DOCKER_CERTS_D = '/etc/docker/certs.d'
 _DNS_LABEL = re.compile(r'^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$')
 _HOST_WITH_PORT = re.compile(r'^(\[[^\]]*\]|[^:\[\]]+):([0-9]+)$')
 _DIGITS_AND_DOTS = re.compile(r'^[0-9.]+$')
+_DIGITS = re.compile(r'^[0-9]+$')
 
 
 class EndpointError(ValueError):
@@ -115,9 +116,7 @@ def _is_ipv6(text):
 
 def parse_port(value, option='port'):
     """Return the port as an int; accepts ints and digit strings (inventory values)."""
-    port = value
-    if isinstance(value, str) and value.isdigit():
-        port = int(value)
+    port = int(value) if isinstance(value, str) and _DIGITS.match(value) else value
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise EndpointError('%s must be an integer from 1 to 65535, got %r' % (option, value))
     return port
@@ -129,6 +128,8 @@ def parse_bind_address(value):
         return ''
     text = value[1:-1] if isinstance(value, str) and value.startswith('[') and value.endswith(']') else value
     try:
+        if not isinstance(text, str):
+            raise ValueError(text)
         address = ipaddress.ip_address(text)
     except ValueError:
         raise EndpointError(

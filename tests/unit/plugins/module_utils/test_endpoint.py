@@ -86,6 +86,8 @@ def test_parse_port_accepts(value, port):
     (None, 'port must be an integer from 1 to 65535, got None'),
     (True, 'port must be an integer from 1 to 65535, got True'),
     (443.0, 'port must be an integer from 1 to 65535, got 443.0'),
+    ('\u00b2', "port must be an integer from 1 to 65535, got '\u00b2'"),
+    (' 443', "port must be an integer from 1 to 65535, got ' 443'"),
 ])
 def test_parse_port_rejects(value, message):
     with pytest.raises(EndpointError) as error:
@@ -101,7 +103,7 @@ def test_parse_bind_address(value, prefix):
     assert parse_bind_address(value) == prefix
 
 
-@pytest.mark.parametrize('value', ['r.example', 'localhost', '127.0.0.1:5000', '[r.example]'])
+@pytest.mark.parametrize('value', ['r.example', 'localhost', '127.0.0.1:5000', '[r.example]', 0, ' ::1'])
 def test_parse_bind_address_rejects(value):
     with pytest.raises(EndpointError) as error:
         parse_bind_address(value)
