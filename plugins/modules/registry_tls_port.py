@@ -22,7 +22,7 @@ description:
     that it is valid now, and that O(private_key) matches it. Warns when it expires soon.
   - Changes nothing.
 author:
-  - privreg.registry contributors
+  - privreg.registry maintainers (!UNKNOWN)
 attributes:
   check_mode:
     support: full
