@@ -1,0 +1,257 @@
+"""privreg.registry.registry_htpasswd through real `ansible` on temp files."""
+
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+from conftest import ansible_env, ansible_module_command
+
+from ansible_collections.privreg.registry.plugins.module_utils._htpasswd import check_password, parse
+
+pytestmark = pytest.mark.slow
+
+MODULE = "privreg.registry.registry_htpasswd"
+COST = 4
+
+USERS = [
+    {"name": "alice", "password": "correct horse battery"},
+    {"name": "bob", "password": "b$ob \"quoted\" 'single' \\back"},
+    {"name": "j\u00fcrgen", "password": "Gr\u00fc\u00dfe-\u5bc6\u7801"},
+]
+
+
+@pytest.fixture
+def htpasswd(tmp_path):
+    return str(tmp_path / "htpasswd")
+
+
+@pytest.fixture
+def apply(ansible_module, htpasswd):
+    """Run the module on the temp file; ``args`` add to or override path and cost."""
+
+    def run(check=False, diff=False, **args):
+        run = ansible_module(MODULE, dict({"path": htpasswd, "cost": COST}, **args), check=check, diff=diff)
+        assert run.rc in (0, 2), run.stdout + run.stderr
+        return run.result
+
+    return run
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def names(path):
+    return [entry.name for entry in parse(read(path).decode())]
+
+
+def verifies(path, name, password):
+    return check_password(password, {e.name: e.hash for e in parse(read(path).decode())}[name])
+
+
+def test_check_apply_check_apply(apply, htpasswd):
+    first_check = apply(check=True, users=USERS)
+    assert first_check["changed"] is True and first_check["added"] == ["alice", "bob", "j\u00fcrgen"]
+    assert not os.path.exists(htpasswd)
+
+    applied = apply(users=USERS)
+    assert applied["changed"] is True
+    assert (applied["added"], applied["updated"], applied["removed"]) == (["alice", "bob", "j\u00fcrgen"], [], [])
+    assert names(htpasswd) == ["alice", "bob", "j\u00fcrgen"]
+    assert all(verifies(htpasswd, u["name"], u["password"]) for u in USERS)
+    assert all(line.startswith(b"$2y$04$") for line in read(htpasswd).split(b":")[1:])
+    assert stat.S_IMODE(os.stat(htpasswd).st_mode) == 0o640
+    content, mtime = read(htpasswd), os.stat(htpasswd).st_mtime_ns
+
+    second_check = apply(check=True, users=USERS)
+    assert second_check["changed"] is False
+    again = apply(users=USERS)
+    assert again["changed"] is False
+    assert (again["added"], again["updated"], again["removed"], again["unusable"]) == ([], [], [], [])
+    assert read(htpasswd) == content and os.stat(htpasswd).st_mtime_ns == mtime
+
+
+def test_single_user_form_default_cost_and_absent(apply, htpasswd):
+    added = apply(name="carol", password="carol pass", cost=10)
+    assert added["added"] == ["carol"]
+    assert read(htpasswd).startswith(b"carol:$2y$10$")  # the default cost, written by the module
+    assert apply(name="dave", password="dave pass")["added"] == ["dave"]
+
+    assert apply(check=True, name="carol", state="absent")["removed"] == ["carol"]
+    assert names(htpasswd) == ["carol", "dave"]
+    gone = apply(name="carol", state="absent")
+    assert gone["changed"] is True and gone["removed"] == ["carol"]
+    assert names(htpasswd) == ["dave"]
+    assert apply(name="carol", state="absent")["changed"] is False
+
+
+def test_check_mode_changes_nothing_on_an_existing_file(apply, htpasswd):
+    apply(users=USERS)
+    content = read(htpasswd)
+    would = apply(check=True, users=[{"name": "alice", "password": "new one"}, {"name": "zed", "password": "z pass"},
+                                     {"name": "bob", "state": "absent"}])
+    assert (would["changed"], would["added"], would["updated"], would["removed"]) == (True, ["zed"], ["alice"], ["bob"])
+    assert read(htpasswd) == content
+    assert not os.path.exists(htpasswd + ".lock")
+
+
+def test_exclusive_keeps_only_the_listed_users(apply, htpasswd):
+    apply(users=USERS)
+    result = apply(users=[USERS[1], {"name": "erin", "password": "erin pass"}], exclusive=True)
+    assert (result["added"], result["updated"], result["removed"]) == (["erin"], [], ["alice", "j\u00fcrgen"])
+    assert names(htpasswd) == ["bob", "erin"]
+    assert apply(users=[USERS[1], {"name": "erin", "password": "erin pass"}], exclusive=True)["changed"] is False
+
+
+def test_update_password_always_rehashes_and_on_create_keeps(apply, htpasswd):
+    apply(users=USERS)
+    kept = apply(name="alice", password="changed pass", update_password="on_create")
+    assert kept["changed"] is False and verifies(htpasswd, "alice", USERS[0]["password"])
+
+    updated = apply(name="alice", password="changed pass")
+    assert (updated["changed"], updated["updated"]) == (True, ["alice"])
+    assert verifies(htpasswd, "alice", "changed pass") and not verifies(htpasswd, "alice", USERS[0]["password"])
+    assert verifies(htpasswd, "bob", USERS[1]["password"])
+    assert apply(name="alice", password="changed pass")["changed"] is False
+
+
+def test_diff_names_users_and_shows_no_hash_or_password(ansible_module, apply, htpasswd):
+    apply(users=USERS)
+    before = read(htpasswd).decode()
+    request = {"path": htpasswd, "cost": COST, "users": [
+        {"name": "alice", "password": "a brand new one"}, {"name": "bob", "state": "absent"},
+        {"name": "frank", "password": "frank's pass"}]}
+    shown = ansible_module(MODULE, request, diff=True, callback="default")
+    assert shown.rc == 0, shown.stdout + shown.stderr
+    after = read(htpasswd).decode()
+    assert "-alice\n" in shown.stdout and "+alice (password re-hashed)\n" in shown.stdout
+    assert "-bob\n" in shown.stdout and "+frank\n" in shown.stdout
+    hashes = [e.hash for e in parse(before)] + [e.hash for e in parse(after)]
+    secrets = hashes + ["$2y$", "a brand new one", "frank's pass"] + [u["password"] for u in USERS]
+    assert [s for s in secrets if s in shown.stdout + shown.stderr] == []
+
+
+def test_file_attributes_and_backup(apply, htpasswd):
+    apply(name="alice", password="alice pass", mode="0600")
+    assert stat.S_IMODE(os.stat(htpasswd).st_mode) == 0o600
+    os.chmod(htpasswd, 0o644)
+    old = read(htpasswd)
+    result = apply(name="bob", password="bob pass", backup=True)
+    assert stat.S_IMODE(os.stat(htpasswd).st_mode) == 0o644  # a replaced file keeps its mode
+    assert read(result["backup_file"]) == old
+    assert apply(name="bob", password="bob pass", mode="0640")["changed"] is True
+    assert stat.S_IMODE(os.stat(htpasswd).st_mode) == 0o640
+
+
+def test_unusable_entries_are_reported_and_rehashed_when_listed(ansible_module, htpasswd):
+    md5 = subprocess.run(["htpasswd", "-nbm", "legacy", "old"], capture_output=True, text=True, check=True).stdout
+    with open(htpasswd, "w") as f:
+        f.write(md5.strip() + "\nalice:plaintext\n")
+    run = ansible_module(MODULE, {"path": htpasswd, "cost": COST, "name": "alice", "password": "alice pass"})
+    result = run.result
+    assert (result["updated"], result["unusable"]) == (["alice"], ["legacy"])
+    assert result["warnings"] == [
+        "user 'legacy' has an entry the registry and nginx cannot verify (Apache MD5 ($apr1$)); "
+        "list the user with a password to re-hash it to bcrypt, or remove it"]
+    assert read(htpasswd).decode().startswith(md5.strip() + "\nalice:$2y$04$")
+
+
+def test_a_malformed_line_fails_with_its_number_and_the_file_stays(ansible_module, htpasswd):
+    content = b"# users\nalice:$2y$04$" + b"a" * 53 + b"\nsecret-line-without-colon\n"
+    with open(htpasswd, "wb") as f:
+        f.write(content)
+    run = ansible_module(MODULE, {"path": htpasswd, "cost": COST, "name": "bob", "password": "bob pass"})
+    assert run.rc != 0 and run.result["failed"] is True
+    assert run.result["msg"] == (
+        "%s: line 3 is not a 'name:hash' entry (no ':'); fix or remove it by hand: a registry that cannot "
+        "parse the file keeps serving its previous users" % htpasswd)
+    assert "secret-line" not in run.stdout
+    assert read(htpasswd) == content
+
+
+BAD_INPUT = [
+    ({"name": ""}, "user #1: name is empty"),
+    ({"name": "a:b"}, "user 'a:b': name contains ':', which separates name and hash"),
+    ({"name": "a b"}, "user 'a b': name contains whitespace"),
+    ({"name": "a\u0007b"}, "user 'a\\x07b': name contains a control character"),
+    ({"password": ""}, "user 'alice': password is empty"),
+    ({"password": "x" * 73}, "user 'alice': password is 73 bytes in UTF-8; bcrypt uses only the first 72, so shorten it"),
+    ({"password": "\u00e9" * 37},
+     "user 'alice': password is 74 bytes in UTF-8; bcrypt uses only the first 72, so shorten it"),
+    ({"password": "two\nlines"}, "user 'alice': password contains a line break"),
+    ({"password": None}, "user 'alice': password is required for state present"),
+    ({"cost": 3}, "cost must be between 4 and 31, got 3"),
+    ({"cost": 32}, "cost must be between 4 and 31, got 32"),
+    ({"name": None, "password": None, "users": [{"name": "bob", "password": "p1"}, {"name": "bob", "password": "p2"}]},
+     "user 'bob' is listed twice in users (#1 and #2)"),
+    ({"name": None, "password": None, "users": [{"name": "bob", "password": "p1"}, {"name": "x y", "password": "p2"}]},
+     "user 'x y': name contains whitespace"),
+    ({"users": [{"name": "bob", "password": "p1"}]}, "parameters are mutually exclusive: name|users, password|users"),
+    ({"path": "{folder}"}, "path {folder} is a directory; give the path of the htpasswd file in it"),
+    ({"path": "{folder}/new", "create": False}, "path {folder}/new does not exist and create is false"),
+]
+
+
+OPTIONS = ["path", "name", "password", "users", "cost", "create"]
+
+
+def test_bad_input_fails_before_the_file_is_touched(ansible_playbook, htpasswd, tmp_path):
+    """One playbook runs the whole table (one ansible start instead of one per case)."""
+    with open(htpasswd, "w") as f:
+        f.write("# kept\nalice:$2y$04$%s\n" % ("b" * 53))
+    content, mtime = read(htpasswd), os.stat(htpasswd).st_mtime_ns
+    cases = []
+    for change, _ in BAD_INPUT:
+        args = {"path": htpasswd, "cost": COST, "name": "alice", "password": "right one"}
+        args.update({k: (v.format(folder=tmp_path) if k == "path" else v) for k, v in change.items()})
+        cases.append({k: v for k, v in args.items() if v is not None})
+    task = {"name": "bad input is refused", "loop": cases, "ignore_errors": True,
+            MODULE: {option: "{{ item.%s | default(omit) }}" % option for option in OPTIONS}}
+    run = ansible_playbook([{"hosts": "localhost", "gather_facts": False, "tasks": [task]}])
+    results = run.tasks["bad input is refused"]["results"]
+    got = [(result.get("failed"), result.get("msg")) for result in results]
+    assert got == [(True, message.format(folder=tmp_path)) for _, message in BAD_INPUT]
+    assert read(htpasswd) == content and os.stat(htpasswd).st_mtime_ns == mtime
+    assert sorted(os.listdir(tmp_path)) == ["htpasswd", "playbook.yml"]  # no temp or lock file either
+
+
+def test_twenty_concurrent_runs_lose_no_user(htpasswd):
+    env = ansible_env()
+    runs = [subprocess.Popen(
+        ansible_module_command(MODULE, {"path": htpasswd, "cost": COST, "name": "user%02d" % n, "password": "pass %d" % n}),
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for n in range(20)]
+    outputs = [run.communicate(timeout=180)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0] * 20, "\n".join(outputs)
+    assert sorted(names(htpasswd)) == ["user%02d" % n for n in range(20)]
+    assert all(verifies(htpasswd, "user%02d" % n, "pass %d" % n) for n in range(20))
+    assert stat.S_IMODE(os.stat(htpasswd).st_mode) == 0o640
+
+
+def test_missing_bcrypt_names_the_packages(ansible_module, htpasswd, tmp_path):
+    bare = tmp_path / "python-without-bcrypt"  # a venv sees none of the base Python's packages
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    python = str(bare / "bin" / "python")
+    assert subprocess.run([python, "-c", "import bcrypt"], capture_output=True, check=False).returncode != 0
+    run = ansible_module(MODULE, {"path": htpasswd, "name": "alice", "password": "alice pass"},
+                         extra_vars={"ansible_python_interpreter": python})
+    assert run.rc != 0
+    assert run.result["msg"].startswith("The Python library bcrypt is missing on the target (Python used: %s)" % python)
+    assert "python3-bcrypt" in run.result["msg"] and "pip install bcrypt" in run.result["msg"]
+    assert not os.path.exists(htpasswd)
+
+
+def test_the_debian_bcrypt_package_works_too(ansible_module, htpasswd):
+    """Targets often run the system Python with python3-bcrypt (3.2 on Debian 12), not bcrypt 5."""
+    python = "/usr/bin/python3"
+    probe = subprocess.run([python, "-c", "import bcrypt; print(bcrypt.__version__)"],
+                           capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip("%s has no bcrypt (Debian: apt-get install python3-bcrypt)" % python)
+    args = {"path": htpasswd, "cost": COST, "users": USERS}
+    extra = {"ansible_python_interpreter": python}
+    assert ansible_module(MODULE, args, extra_vars=extra).result["added"] == [u["name"] for u in USERS]
+    assert ansible_module(MODULE, args, extra_vars=extra).result["changed"] is False
+    assert all(verifies(htpasswd, u["name"], u["password"]) for u in USERS)
