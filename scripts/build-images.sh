@@ -115,10 +115,11 @@ input_files() {
     done
 }
 
+# Repo files count by their path in the checkout, so every clone agrees.
 inputs_hash() {
     local f
     input_files | while read -r f; do
-        echo "$f $(sha256sum <"$f")"
+        echo "${f#"$ROOT"/} $(sha256sum <"$f")"
     done | sha256sum | cut -c1-64
 }
 
