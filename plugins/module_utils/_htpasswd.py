@@ -203,11 +203,18 @@ def parse(content):
     return entries
 
 
-def _names_text(entries, notes):
-    return "".join(
-        "%s%s\n" % (entry.name, notes.get(entry.name, "") if is_bcrypt(entry.hash) or entry.name in notes
-                    else " (unusable: %s)" % hash_kind(entry.hash))
-        for entry in entries)
+def _names_text(entries, rehashed=()):
+    """The diff's view of a file: one user name a line, never a hash."""
+    lines = []
+    for entry in entries:
+        if entry.name in rehashed:
+            note = " (password re-hashed)"
+        elif not is_bcrypt(entry.hash):
+            note = " (unusable: %s)" % hash_kind(entry.hash)
+        else:
+            note = ""
+        lines.append("%s%s\n" % (entry.name, note))
+    return "".join(lines)
 
 
 def plan(content, users, exclusive, update_password, check_passwords, make_hashes):
@@ -247,10 +254,7 @@ def plan(content, users, exclusive, update_password, check_passwords, make_hashe
     warnings = ["user %s has an entry the registry and nginx cannot verify (%s); list the user with a "
                 "password to re-hash it to bcrypt, or remove it" % (quote(entry.name), hash_kind(entry.hash))
                 for entry in after if entry.name in unusable]
-    diff = {
-        "before": _names_text(entries, {}),
-        "after": _names_text(after, dict((name, " (password re-hashed)") for name in updated)),
-    }
+    diff = {"before": _names_text(entries), "after": _names_text(after, updated)}
     if not (added or updated or removed):
         return Plan(content, [], [], [], unusable, warnings, diff)
 
@@ -315,9 +319,10 @@ def ensure(module):
     validate_cost(params["cost"])
     validate_users(users)
     validate_path(path, params["create"])
+    target = os.path.realpath(path)  # a symlink stays a symlink; its target is replaced
 
     def decide():
-        content = read_text(path)
+        content = read_text(target)
         try:
             decided = plan(content or "", users, params["exclusive"], params["update_password"],
                            check_passwords=lambda pairs: parallel(check_password, pairs),
@@ -325,24 +330,24 @@ def ensure(module):
                                hash_password, [(password, params["cost"]) for password in passwords]))
         except HtpasswdError as error:
             raise HtpasswdError("%s: %s" % (path, error)) from None
-        return content, decided
+        # a missing file stays missing when nothing would be in it
+        write = content != decided.content and (content is not None or decided.content != "")
+        return content, decided, write
 
+    backup_file = None
     if module.check_mode:
-        content, decided = decide()
-        backup_file = None
+        content, decided, write = decide()
     else:
-        with locked(path):
-            content, decided = decide()
-            backup_file = None
-            if content != decided.content and (content is not None or decided.content):
+        with locked(target):
+            content, decided, write = decide()
+            if write:
                 if content is not None and params["backup"]:
-                    backup_file = module.backup_local(path)
-                write_atomically(module, path, decided.content)
+                    backup_file = module.backup_local(target)
+                write_atomically(module, target, decided.content)
 
-    exists_after = content is not None or (decided.content and not module.check_mode)
-    changed = content != decided.content and (content is not None or bool(decided.content))
-    if exists_after:
-        file_args = module.load_file_common_arguments(params, path=path)
+    changed = write
+    if content is not None or (write and not module.check_mode):
+        file_args = module.load_file_common_arguments(params, path=target)
         if content is None and file_args["mode"] is None:
             file_args["mode"] = NEW_FILE_MODE
         changed = module.set_fs_attributes_if_different(file_args, changed)

@@ -146,6 +146,14 @@ def test_file_attributes_and_backup(apply, htpasswd):
     assert stat.S_IMODE(os.stat(htpasswd).st_mode) == 0o640
 
 
+def test_a_symlinked_file_is_updated_through_the_link(apply, htpasswd, tmp_path):
+    apply(name="alice", password="alice pass")
+    link = str(tmp_path / "link")
+    os.symlink(htpasswd, link)
+    assert apply(path=link, name="bob", password="bob pass")["added"] == ["bob"]
+    assert os.path.islink(link) and names(htpasswd) == ["alice", "bob"]
+
+
 def test_unusable_entries_are_reported_and_rehashed_when_listed(ansible_module, htpasswd):
     md5 = subprocess.run(["htpasswd", "-nbm", "legacy", "old"], capture_output=True, text=True, check=True).stdout
     with open(htpasswd, "w") as f:
