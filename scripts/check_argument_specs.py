@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Fails when a role's defaults/main.yml, meta/argument_specs.yml and README disagree.
 
 Every variable in defaults must be documented in the `main` entry point of the

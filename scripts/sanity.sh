@@ -20,11 +20,16 @@ BOOTSTRAP="$HOME/.ansible/test/cache/get_pip_${PIP_VERSION//./_}.py"
 mkdir -p "$(dirname "$BOOTSTRAP")"
 cp "$PRIVREG_ROOT/scripts/lib/get_pip_offline.py" "$BOOTSTRAP"
 PY="$("$SANITY_VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
-# outside the checkout: inside it, ansible-test asks git, which ignores .tmp/
-DEST="${TMPDIR:-/tmp}/privreg-sanity/ansible_collections/privreg/registry"
-rm -rf "$DEST"
+# outside the checkout: inside it, ansible-test asks git, which ignores .tmp/;
+# one folder per run, so that runs side by side do not share a copy
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/privreg-sanity.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+DEST="$WORK/ansible_collections/privreg/registry"
 mkdir -p "$DEST"
 # tracked files plus new ones not ignored: what the next commit would hold
-git ls-files --cached --others --exclude-standard -z | xargs -0 cp --parents -t "$DEST"
+# (a tracked file deleted in the work tree is left out)
+git ls-files --cached --others --exclude-standard -z \
+    | while IFS= read -r -d '' file; do if [ -e "$file" ]; then printf '%s\0' "$file"; fi; done \
+    | xargs -0 cp --parents -t "$DEST"
 cd "$DEST"
 "$SANITY_VENV/bin/ansible-test" sanity --requirements --python "$PY" --color no "$@"
