@@ -16,4 +16,6 @@ stage "local images";      bash scripts/build-images.sh
 stage "unit and functional tests"
 pytest
 stage "molecule scenarios"; bash scripts/test-molecule.sh
+stage "quality gates";     bash scripts/lint.sh
+stage "galaxy build and install"; bash scripts/test-galaxy-install.sh
 stage "done"
