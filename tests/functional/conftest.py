@@ -37,6 +37,12 @@ def ansible_module_command(module, args, check=False, diff=False, extra_vars=Non
     return command
 
 
+@pytest.fixture(scope="session")
+def ansible_environment():
+    """The environment for ansible commands a test builds itself (see ansible_env)."""
+    return ansible_env()
+
+
 @pytest.fixture
 def ansible_module():
     """Run one module on localhost through real `ansible`; returns AnsibleRun.
