@@ -19,6 +19,16 @@ PIP_VERSION="$("$SANITY_VENV/bin/python" -c 'from ansible_test._internal.python_
 BOOTSTRAP="$HOME/.ansible/test/cache/get_pip_${PIP_VERSION//./_}.py"
 mkdir -p "$(dirname "$BOOTSTRAP")"
 cp "$PRIVREG_ROOT/scripts/lib/get_pip_offline.py" "$BOOTSTRAP"
+# ansible-test runs pip with HOME, PATH and LC_ALL only: the CA bundle of a
+# TLS-intercepting proxy or an index mirror reaches it through pip's
+# configuration files (/etc/pip.conf), never through PIP_* variables.
+stripped_pip_config="$(env -i HOME="$HOME" PATH="$PATH" "$SANITY_VENV/bin/pip" config list 2>/dev/null || true)"
+for var in PIP_CERT PIP_INDEX_URL; do
+    key="$(tr 'A-Z_' 'a-z-' <<<"${var#PIP_}")"
+    if [ -n "${!var:-}" ] && ! grep -q "\.$key=" <<<"$stripped_pip_config"; then
+        echo "WARNING: $var is set but no pip configuration file sets $key: ansible-test's pip will not see it (set it in /etc/pip.conf)" >&2
+    fi
+done
 PY="$("$SANITY_VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 # outside the checkout: inside it, ansible-test asks git, which ignores .tmp/;
 # one folder per run, so that runs side by side do not share a copy
