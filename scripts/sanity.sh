@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # ansible-test sanity on a copy of the tracked tree placed where ansible-test
 # wants a collection: .../ansible_collections/privreg/registry (a symlink is
-# resolved away by ansible-test, hence the copy). The tests run in a virtualenv
-# of their own (.tmp/sanity-venv) into which ansible-test installs the versions
-# it pins (--requirements); its --venv mode downloads a pip bootstrap script
-# from a host the test machines cannot reach.
+# resolved away by ansible-test, hence the copy). ansible-test runs from a
+# virtualenv of its own (.tmp/sanity-venv, the ansible-core of .venv) and,
+# with --requirements, makes one virtualenv per test under
+# ~/.ansible/test/venv with the versions it pins (kept: later runs reuse them).
+# It bootstraps pip in each with a get-pip script from a host the test
+# machines cannot reach; scripts/lib/get_pip_offline.py stands in for it.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$PRIVREG_ROOT"
 SANITY_VENV="$PRIVREG_ROOT/.tmp/sanity-venv"
-if [ ! -x "$SANITY_VENV/bin/ansible-test" ]; then
+CORE_VERSION="$(python -c 'import ansible.release; print(ansible.release.__version__)')"
+if ! "$SANITY_VENV/bin/python" -c "import sys, ansible.release; sys.exit(ansible.release.__version__ != '$CORE_VERSION')" 2>/dev/null; then
     python -m venv "$SANITY_VENV"
-    # the same ansible-core as the main environment
-    "$SANITY_VENV/bin/pip" install --quiet --disable-pip-version-check \
-        "ansible-core==$(python -c 'import ansible.release; print(ansible.release.__version__)')"
+    "$SANITY_VENV/bin/pip" install --quiet --disable-pip-version-check "ansible-core==$CORE_VERSION"
 fi
 PIP_VERSION="$("$SANITY_VENV/bin/python" -c 'from ansible_test._internal.python_requirements import get_venv_packages as g; import types; print(g(types.SimpleNamespace(version="3"))["pip"])')"
 BOOTSTRAP="$HOME/.ansible/test/cache/get_pip_${PIP_VERSION//./_}.py"
