@@ -1,0 +1,122 @@
+"""The custom-port trap: an nginx that sends `Host $host` loses the port in upload URLs.
+
+The deployed stack has two independent defences (nginx sends `Host $http_host`,
+and the registry knows its URL from REGISTRY_HTTP_HOST); the client tests show
+every layer of a push completes through it. To show that the same push test
+catches the trap, this file builds the setup the collection replaces: a
+registry WITHOUT REGISTRY_HTTP_HOST behind two proxies that run the role's own
+nginx.conf and differ in one line. With `Host $http_host` the push completes;
+with `Host $host` the upload URLs point at :443 and the push never completes
+(the docker daemon retries each layer for about a minute before it gives up
+with "dial tcp 127.0.0.1:443: connect: connection refused"; the test waits
+PUSH_DEADLINE seconds, many times what the good proxy needs).
+"""
+
+import pytest
+
+from proxy_scenario import NGINX_CONF, upstream_url
+from registry_client import RegistryClient
+
+REPOSITORY = "molecule/trap"
+LAYERS = 4
+KIB_PER_LAYER = 4 * 1024
+PUSH_DEADLINE = 20
+HOST_LINES = {"control": "proxy_set_header Host $http_host;", "trap": "proxy_set_header Host $host;"}
+
+
+def run_ok(host, command, *args):
+    result = host.run(command, *args)
+    assert result.rc == 0, result.stdout + result.stderr
+    return result.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def proxies(host, conf, client, tmp_path_factory):
+    """A registry without REGISTRY_HTTP_HOST (plain HTTP) and two proxies for it; all removed afterwards.
+
+    Yields {"control": RegistryClient, "trap": RegistryClient}, one per proxy's port.
+    """
+    base = conf["registry_base_dir"]
+    network = conf["registry_network_name"]
+    prefix = conf["registry_container_name"] + "-trap"
+    upstream = upstream_url(conf)
+    live = host.file(f"{base}/nginx/nginx.conf").content_string
+    assert upstream in live and HOST_LINES["control"] in live
+    ports = {"control": conf["custom_port_control_port"], "trap": conf["custom_port_trap_port"]}
+    endpoints = {name: f"{conf['registry_host']}:{port}" for name, port in ports.items()}
+    containers = [f"{prefix}-registry"] + [f"{prefix}-{name}" for name in ports]
+    try:
+        run_ok(host, "docker run -d --name %s --network %s --network-alias %s %s",
+               containers[0], network, containers[0], conf["registry_image"])
+        for name, port in ports.items():
+            folder = tmp_path_factory.mktemp(name)
+            (folder / "nginx.conf").write_text(
+                live.replace(upstream, f"http://{containers[0]}:5000").replace(HOST_LINES["control"], HOST_LINES[name]))
+            run_ok(host, "docker run -d --name %s --network %s -p %s:443 "
+                   "-v %s:/etc/nginx/registry:ro -v %s/auth:/etc/nginx/auth:ro -v %s/certs:/etc/nginx/certs:ro "
+                   "%s nginx -c %s -g %s",
+                   f"{prefix}-{name}", network, str(port), str(folder), base, base,
+                   conf["registry_nginx_image"], NGINX_CONF, "daemon off;")
+            run_ok(host, "install -D -m 0644 %s /etc/docker/certs.d/%s/ca.crt", client.ca_file, endpoints[name])
+        yield {name: RegistryClient(host, endpoint, client.ca_file, client.docker_config)
+               for name, endpoint in endpoints.items()}
+    finally:
+        for container in containers:
+            host.run("docker rm -fv %s", container)
+        for endpoint in endpoints.values():
+            host.run("rm -rf /etc/docker/certs.d/%s", endpoint)
+
+
+@pytest.fixture()
+def image(client):
+    """A new image for each push: layers the registry has seen would only be checked, not uploaded."""
+    ref, layer_count = client.build_multilayer_image(REPOSITORY, layers=LAYERS, kib_per_layer=KIB_PER_LAYER)
+    assert layer_count == LAYERS
+    yield ref
+    client.remove_image(ref)
+
+
+def push(proxy, users, image):
+    """docker login, then push the test image through `proxy`, for PUSH_DEADLINE seconds at most."""
+    ref = f"{proxy.endpoint}/{REPOSITORY}:1"
+    assert proxy.docker("tag %s %s", image, ref).rc == 0
+    try:
+        login = proxy.login("alice", users["alice"])
+        assert login.rc == 0, login.stderr
+        return proxy.host.run("DOCKER_CONFIG=%s timeout %s docker push %s", proxy.docker_config, str(PUSH_DEADLINE), ref)
+    finally:
+        proxy.logout()
+        proxy.remove_image(ref)
+
+
+def upload_location(proxy, users):
+    """Where the registry tells the client to send a new layer (the first step of every push)."""
+    status, headers = proxy.request(f"/v2/{REPOSITORY}/blobs/uploads/", "alice", users["alice"], method="POST")
+    assert status == 202, headers
+    return headers["location"]
+
+
+def test_the_two_proxies_differ_in_the_host_header_only(host, conf, proxies):
+    prefix = conf["registry_container_name"] + "-trap"
+    configs = {name: host.check_output("docker exec %s cat %s", f"{prefix}-{name}", NGINX_CONF).splitlines()
+               for name in proxies}
+    differing = [(a.strip(), b.strip()) for a, b in zip(configs["control"], configs["trap"], strict=True) if a != b]
+    assert differing == [(HOST_LINES["control"], HOST_LINES["trap"])]
+
+
+def test_with_http_host_every_layer_of_the_push_completes(proxies, users, image):
+    proxy = proxies["control"]
+    assert upload_location(proxy, users).startswith(f"https://{proxy.endpoint}/v2/{REPOSITORY}/blobs/uploads/")
+    pushed = push(proxy, users, image)
+    assert pushed.rc == 0, pushed.stdout + pushed.stderr
+    assert pushed.stdout.count(": Pushed") == LAYERS, pushed.stdout
+
+
+def test_with_host_the_port_is_lost_and_the_same_push_fails(proxies, conf, users, image):
+    proxy = proxies["trap"]
+    # The upload URL names no port: the client goes to 443.
+    assert upload_location(proxy, users).startswith(f"https://{conf['registry_host']}/v2/{REPOSITORY}/blobs/uploads/")
+    pushed = push(proxy, users, image)
+    assert pushed.rc != 0, pushed.stdout
+    assert pushed.stdout.count(": Pushed") < LAYERS, pushed.stdout
+    assert "Retrying in" in pushed.stdout or "connection refused" in pushed.stderr, pushed.stdout + pushed.stderr
