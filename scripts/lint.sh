@@ -5,7 +5,7 @@
 # each took, and exits non-zero when any failed.
 set -uo pipefail
 source "$(dirname "$0")/env.sh"
-cd "$PRIVREG_ROOT"
+cd "$PRIVREG_ROOT" || exit 1
 
 failed=()
 summary=()

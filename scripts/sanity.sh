@@ -10,6 +10,11 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$PRIVREG_ROOT"
+# ansible-test skips its shellcheck test, with a mere warning, without it
+if ! command -v shellcheck >/dev/null; then
+    echo "sanity: shellcheck is missing (Debian package shellcheck, see scripts/install-packages.sh)" >&2
+    exit 1
+fi
 SANITY_VENV="$PRIVREG_ROOT/.tmp/sanity-venv"
 CORE_VERSION="$(python -c 'import ansible.release; print(ansible.release.__version__)')"
 if ! "$SANITY_VENV/bin/python" -c "import sys, ansible.release; sys.exit(ansible.release.__version__ != '$CORE_VERSION')" 2>/dev/null; then
