@@ -13,7 +13,8 @@ Fixtures (module scope):
     client    a RegistryClient (registry_client.py) for that endpoint, with its own docker config
 
 Steps:
-    converge(extra_vars, tmp_path)  run the scenario's converge playbook again, as Molecule does
+    converge(extra_vars, tmp_path, *options)  run the scenario's converge playbook again, as Molecule does
+    recap(output)                   the PLAY RECAP counters of that run
     task_status(output, task_name)  ok / changed / skipping of a task in that run's output
     started_at(host, container)     the container's State.StartedAt (restarts change it)
     push_pull_round_trip(...)       login, push a multi-layer image, remove, pull back, logout, denied
@@ -54,8 +55,10 @@ def started_at(host, name):
     return host.check_output("docker inspect -f '{{.State.StartedAt}}' %s", name)
 
 
-def converge(extra_vars, tmp_path):
+def converge(extra_vars, tmp_path, *options):
     """Run the scenario's converge.yml with its inventory; ``extra_vars`` go through a 0600 file.
+
+    ``options`` are more ansible-playbook arguments (``--check``, ``--diff``).
 
     Returns ansible-playbook's output; fails with its tail when the run fails.
     """
@@ -64,10 +67,17 @@ def converge(extra_vars, tmp_path):
     extra.write_text(yaml.safe_dump(extra_vars))
     run = subprocess.run(
         ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-         os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "converge.yml"), "-e", f"@{extra}"],
+         os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "converge.yml"), "-e", f"@{extra}", *options],
         capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     return run.stdout
+
+
+def recap(output):
+    """The PLAY RECAP counters of the target as a dict: {"ok": 30, "changed": 0, ...}."""
+    lines = output.splitlines()
+    line = lines[lines.index(next(line for line in lines if line.startswith("PLAY RECAP"))) + 1]
+    return {key: int(value) for key, value in (item.split("=") for item in line.split(":", 1)[1].split())}
 
 
 def task_status(output, task_name):
@@ -112,3 +122,41 @@ def push_pull_round_trip(client, user, password, repository, layers=3, kib_per_l
     assert client.manifest_status(repository, "1") == 401
     assert client.manifest_status(repository, "1", user, password) == 200
     return ref, digests
+
+
+def make_own_certificate(host, folder, name):
+    """A CA and a server certificate for ``name`` made with openssl, as a sysadmin brings them.
+
+    Writes ca.crt, server.crt (DNS or IP SAN) and server.key into ``folder``;
+    returns their paths as a dict with the role's variable names.
+    """
+    san = f"IP:{name}" if name.replace(".", "").isdigit() or ":" in name else f"DNS:{name}"
+    host.run_expect([0], "mkdir -p -m 0700 %s", folder)
+    for command in (
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=own-test-CA"
+        " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign"
+        " -keyout {d}/ca.key -out {d}/ca.crt",
+        "openssl req -newkey rsa:2048 -nodes -subj /CN={n} -keyout {d}/server.key -out {d}/server.csr",
+        "printf 'subjectAltName={s}\\nextendedKeyUsage=serverAuth\\n' > {d}/server.ext",
+        "openssl x509 -req -days 30 -in {d}/server.csr -CA {d}/ca.crt -CAkey {d}/ca.key -CAcreateserial"
+        " -extfile {d}/server.ext -out {d}/server.crt",
+    ):
+        host.run_expect([0], command.format(d=folder, n=name, s=san))
+    return {
+        "registry_tls_certificate": f"{folder}/server.crt",
+        "registry_tls_private_key": f"{folder}/server.key",
+        "registry_tls_ca_certificate": f"{folder}/ca.crt",
+    }
+
+
+def served_certificate_sha256(host, name, port):
+    """SHA-256 fingerprint (openssl's ``AB:CD:..`` form) of the certificate served on ``name:port``."""
+    out = host.run(
+        "echo | openssl s_client -connect %s -servername %s 2>/dev/null | openssl x509 -noout -fingerprint -sha256",
+        f"{name}:{port}", name)
+    assert out.rc == 0, out.stderr
+    return out.stdout.strip().split("=", 1)[1]
+
+
+def certificate_sha256(host, path):
+    return host.check_output("openssl x509 -noout -fingerprint -sha256 -in %s", path).split("=", 1)[1]

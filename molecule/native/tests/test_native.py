@@ -7,7 +7,9 @@ converge through ansible-playbook) and re-create the container.
 import pytest
 
 # conftest.py put molecule/shared on sys.path and brought its fixtures.
-from scenario import converge, push_pull_round_trip, started_at, task_status
+from registry_client import RegistryClient
+from scenario import (certificate_sha256, converge, make_own_certificate, push_pull_round_trip, recap,
+                      served_certificate_sha256, started_at, task_status)
 
 REPOSITORY = "molecule/multilayer"
 LAYERS = 3
@@ -23,6 +25,13 @@ def container(host, conf):
 
 
 # ---- the host -----------------------------------------------------------------
+
+
+def test_check_mode_after_converge_has_nothing_to_do(tmp_path):
+    # molecule.yml runs `check` on the new host before converge; this is the
+    # other half: check mode on a converged host predicts no change.
+    counters = recap(converge({}, tmp_path, "--check", "--diff"))
+    assert (counters["changed"], counters["failed"]) == (0, 0), counters
 
 
 def test_container_runs_healthy_with_a_restart_policy(host, conf, container):
@@ -167,6 +176,29 @@ def test_offline_install_loads_the_archive_only_when_the_image_is_absent(host, c
         converge({}, tmp_path)
         host.run("docker image rm %s", OFFLINE_IMAGE)
     assert host.docker(conf["registry_container_name"]).inspect()["Config"]["Image"] == conf["registry_image"]
+
+
+def test_own_certificate_replaces_the_generated_one_and_back(host, conf, client, users, endpoint, tmp_path):
+    base = conf["registry_base_dir"]
+    generated_ca = host.file(f"{base}/certs/ca.crt").content
+    own = make_own_certificate(host, str(tmp_path / "own"), conf["registry_host"])
+    try:
+        converge(own, tmp_path)
+        assert served_certificate_sha256(host, conf["registry_host"], conf["registry_port"]) == certificate_sha256(
+            host, own["registry_tls_certificate"])
+        trusted = host.file(f"/etc/docker/certs.d/{endpoint}/ca.crt").content
+        assert trusted == host.file(own["registry_tls_ca_certificate"]).content
+        own_client = RegistryClient(host, endpoint, own["registry_tls_ca_certificate"], client.docker_config)
+        assert own_client.status(user="alice", password=users["alice"]) == 200
+        login = own_client.login("alice", users["alice"])
+        assert login.rc == 0, login.stderr
+        assert own_client.logout().rc == 0
+    finally:
+        converge({}, tmp_path)
+    # Back to the generated certificate, under the same CA: clients keep trusting it.
+    assert host.file(f"{base}/certs/ca.crt").content == generated_ca
+    assert host.file(f"/etc/docker/certs.d/{endpoint}/ca.crt").content == generated_ca
+    assert client.status(user="alice", password=users["alice"]) == 200
 
 
 def test_passwords_stay_out_of_the_log_and_the_shell(host, conf, users):
