@@ -1,0 +1,136 @@
+"""registry_nginx_proxy's nginx.conf: rendered by real ansible with the roles' own defaults
+and vars, then checked by real nginx (`nginx -t` in the local nginx image, no network),
+as the role checks a candidate before it goes live.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROLES = os.path.join(ROOT, "roles")
+TEMPLATE = os.path.join(ROLES, "registry_nginx_proxy", "templates", "nginx.conf.j2")
+NGINX_IMAGE = "privreg/nginx:1.22-debian"
+# Where the role mounts the folders in the container (roles/registry_nginx_proxy/vars/main.yml).
+CONTAINER_CONF = "/etc/nginx/registry/nginx.conf"
+
+
+def _docker(*args):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def _image_present():
+    return shutil.which("docker") is not None and _docker("image", "inspect", NGINX_IMAGE).returncode == 0
+
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not _image_present(), reason=f"no Docker engine or no {NGINX_IMAGE} (scripts/build-images.sh)"),
+]
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    """A CA and a server certificate with the names the role gives them, made by openssl."""
+    folder = tmp_path_factory.mktemp("certs")
+    for command in (
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=test-CA"
+        " -keyout ca.key -out ca.crt",
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=registry.example"
+        " -CA ca.crt -CAkey ca.key -keyout registry.key -out registry.crt",
+    ):
+        subprocess.run(command.split(), cwd=folder, check=True, capture_output=True)
+    return folder
+
+
+def render(ansible_playbook, folder, **overrides):
+    """nginx.conf as the role renders it: defaults and vars of both roles, the endpoint from
+    registry_tls_port, and ``overrides`` as extra vars (they win, as a sysadmin's would)."""
+    variables = {"registry_host": "registry.example", "registry_base_dir": str(folder), **overrides}
+    var_files = [os.path.join(ROLES, role, kind, "main.yml")
+                 for kind in ("defaults", "vars") for role in ("registry_native", "registry_nginx_proxy")]
+    plays = [{
+        "hosts": "localhost",
+        "gather_facts": False,
+        "tasks": [{"name": f"load {path}", "ansible.builtin.include_vars": {"file": path}} for path in var_files] + [
+            {
+                "name": "endpoint",
+                "privreg.registry.registry_tls_port": {
+                    "host": "{{ registry_host }}",
+                    "port": "{{ registry_port }}",
+                    "topology": "nginx_proxy",
+                    "upstream_host": "{{ registry_container_name }}",
+                    "upstream_tls": "{{ registry_upstream_tls }}",
+                },
+                "register": "_registry_endpoint",
+            },
+            {"name": "fingerprint", "ansible.builtin.set_fact": {"_registry_tls_fingerprint": "test"}},
+            {"name": "render", "ansible.builtin.template": {"src": TEMPLATE, "dest": f"{folder}/nginx/nginx.conf"}},
+        ],
+    }]
+    os.makedirs(folder / "nginx", exist_ok=True)
+    extra = folder / "extra.json"
+    extra.write_text(json.dumps(variables))
+    run = ansible_playbook(plays, extra_args=["-e", f"@{extra}"])
+    assert run.rc == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    return (folder / "nginx" / "nginx.conf").read_text()
+
+
+def nginx_t(folder, certs):
+    """`nginx -t` on the rendered file in the nginx image, with the role's mounts and no network."""
+    auth = folder / "auth"
+    auth.mkdir(exist_ok=True)
+    (auth / "htpasswd").write_text("")
+    return _docker(
+        "run", "--rm", "--network", "none",
+        "-v", f"{folder}/nginx:/etc/nginx/registry:ro", "-v", f"{auth}:/etc/nginx/auth:ro",
+        "-v", f"{certs}:/etc/nginx/certs:ro",
+        NGINX_IMAGE, "nginx", "-t", "-c", CONTAINER_CONF)
+
+
+def directives(text):
+    return {" ".join(line.split()) for line in text.splitlines() if line.strip() and not line.strip().startswith("#")}
+
+
+@pytest.mark.parametrize(("overrides", "upstream", "ssl_name"), [
+    ({}, "http://registry:5000", None),
+    ({"registry_port": 44301, "registry_upstream_tls": True}, "https://registry:5000", "registry.example"),
+    ({"registry_host": "[2001:DB8::10]", "registry_upstream_tls": True, "registry_container_name": "store"},
+     "https://store:5000", "2001:db8::10"),
+    ({"registry_nginx_client_max_body_size": "2g", "registry_nginx_worker_connections": 16384}, "http://registry:5000", None),
+])
+def test_rendered_config_passes_nginx_t(ansible_playbook, tmp_path, certs, overrides, upstream, ssl_name):
+    config = directives(render(ansible_playbook, tmp_path, **overrides))
+    checked = nginx_t(tmp_path, certs)
+    assert checked.returncode == 0, checked.stderr
+    assert "test is successful" in checked.stderr
+
+    # nginx listens on 443 inside its container whatever port is published.
+    assert "listen 443 ssl;" in config
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in config
+    assert "proxy_set_header Host $http_host;" in config
+    assert f"set $registry_upstream {upstream};" in config
+    assert f"client_max_body_size {overrides.get('registry_nginx_client_max_body_size', '0')};" in config
+    assert f"worker_connections {overrides.get('registry_nginx_worker_connections', 4096)};" in config
+    upstream_checks = {"proxy_ssl_verify on;", "proxy_ssl_trusted_certificate /etc/nginx/certs/ca.crt;",
+                       f"proxy_ssl_name {ssl_name};"}
+    assert (upstream_checks <= config) == (ssl_name is not None)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"registry_nginx_client_max_body_size": "10gigs"},
+     '"client_max_body_size" directive invalid value in /etc/nginx/registry/nginx.conf:'),
+    ({"registry_nginx_worker_processes": "many"},
+     '"worker_processes" directive invalid value in /etc/nginx/registry/nginx.conf:'),
+    ({"registry_nginx_proxy_read_timeout": "-1"},
+     '"proxy_read_timeout" directive invalid value in /etc/nginx/registry/nginx.conf:'),
+])
+def test_nginx_t_rejects_bad_values_with_its_own_message(ansible_playbook, tmp_path, certs, overrides, message):
+    render(ansible_playbook, tmp_path, **overrides)
+    checked = nginx_t(tmp_path, certs)
+    assert checked.returncode == 1
+    assert message in checked.stderr
+    assert "configuration file /etc/nginx/registry/nginx.conf test failed" in checked.stderr
