@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """How long registry_htpasswd takes to re-run over unchanged users.
 
 For N users at cost C (default 200 at 10, the module's default cost) it prints
@@ -58,7 +57,7 @@ def main():
         with open(path, "w") as f:
             f.writelines("%s:%s\n" % (u["name"], hashed) for u, hashed in zip(users, hashes, strict=True))
 
-        single, _ = timed(lambda: [check_password(u["password"], h) for u, h in zip(users, hashes, strict=True)])
+        single = timed(lambda: [check_password(u["password"], h) for u, h in zip(users, hashes, strict=True)])[0]
 
         request = {"path": path, "users": users, "cost": options.cost}
         args_file = os.path.join(folder, "args.json")
@@ -70,7 +69,7 @@ def main():
         with open(playbook, "w") as f:
             json.dump([{"hosts": "localhost", "gather_facts": False, "tasks": [
                 {"name": "users are present", "no_log": True, "privreg.registry.registry_htpasswd": request}]}], f)
-        ansible, _ = timed(run_playbook, playbook)
+        ansible = timed(run_playbook, playbook)[0]
 
     print("users: %d at cost %d, cores: %d, load average: %.2f" % (
         options.users, options.cost, cores(), os.getloadavg()[0]))

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the other scripts: one place that says where things live.
 # Sets PRIVREG_ROOT, puts the collection where Ansible and Python find it as
 # privreg.registry, and activates the project's virtualenv if it exists.

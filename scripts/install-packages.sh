@@ -14,6 +14,7 @@ PACKAGES=(
     curl             # probes in tests
     openssl          # test certificates
     iptables         # dockerd's bridge networking and published ports
+    shellcheck       # ansible-test sanity skips its shellcheck test without it
 )
 
 missing=()

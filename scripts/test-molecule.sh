@@ -45,13 +45,13 @@ leftovers() {
 }
 containers="$(leftovers "docker container ls -aq")"
 if [ -n "$containers" ]; then
-    echo "test-molecule: removing leftover containers:" $containers
+    echo "test-molecule: removing leftover containers: ${containers//$'\n'/ }"
     # shellcheck disable=SC2086
     docker container rm -f -v $containers >/dev/null
 fi
 networks="$(leftovers "docker network ls -q")"
 if [ -n "$networks" ]; then
-    echo "test-molecule: removing leftover networks:" $networks
+    echo "test-molecule: removing leftover networks: ${networks//$'\n'/ }"
     # shellcheck disable=SC2086
     docker network rm $networks >/dev/null
 fi

@@ -2,6 +2,8 @@
 # nginx image (user nginx 101:101, conf.d, logs to the container's stdout and
 # stderr). Sourced by scripts/build-images.sh, which provides ROOTFS, HERE and
 # the add_* helpers.
+# The variables below are read by scripts/build-images.sh.
+# shellcheck shell=bash disable=SC2034
 IMAGE=privreg/nginx:1.22-debian
 ARCHIVE=nginx.tar
 # host path -> image path; ldd brings libcrypt (libxcrypt: bcrypt auth_basic works)

@@ -1,6 +1,8 @@
 # privreg/registry: the distribution registry from Debian's docker-registry
 # package, laid out like the upstream registry:2 image. Sourced by
 # scripts/build-images.sh, which provides ROOTFS, HERE and the add_* helpers.
+# The variables below are read by scripts/build-images.sh.
+# shellcheck shell=bash disable=SC2034
 IMAGE=privreg/registry:2.8.2-debian
 ARCHIVE=registry.tar
 # host path -> image path

@@ -24,7 +24,7 @@ description:
   - Results and diffs name users only, never hashes or passwords.
 version_added: 0.1.0
 author:
-  - privreg.registry maintainers
+  - privreg.registry maintainers (!UNKNOWN)
 requirements:
   - bcrypt (Python library on the target; OS package C(python3-bcrypt) or pip package C(bcrypt))
 extends_documentation_fragment:

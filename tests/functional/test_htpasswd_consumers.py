@@ -122,7 +122,7 @@ def test_registry_accepts_every_user_and_follows_changes(ansible_module, htpassw
     url = "http://127.0.0.1:%d/v2/" % free_port
 
     assert statuses(url, [(u["name"], u["password"]) for u in USERS]) == {u["name"]: 200 for u in USERS}
-    assert statuses(url, WRONG) == {name: 401 for name, _ in WRONG}
+    assert statuses(url, WRONG) == {name: 401 for name, _password in WRONG}
     assert status(url) == 401
 
     # The registry re-reads the file when its mtime changes: the module's atomic
@@ -164,5 +164,5 @@ def test_nginx_auth_basic_accepts_every_user(htpasswd, tmp_path, free_port, serv
     url = "http://127.0.0.1:%d/" % free_port
 
     assert statuses(url, [(u["name"], u["password"]) for u in USERS]) == {u["name"]: 200 for u in USERS}
-    assert statuses(url, WRONG) == {name: 401 for name, _ in WRONG}
+    assert statuses(url, WRONG) == {name: 401 for name, _password in WRONG}
     assert status(url) == 401

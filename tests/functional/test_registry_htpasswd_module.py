@@ -212,7 +212,7 @@ def test_bad_input_fails_before_the_file_is_touched(ansible_playbook, htpasswd, 
         f.write("# kept\nalice:$2y$04$%s\n" % ("b" * 53))
     content, mtime = read(htpasswd), os.stat(htpasswd).st_mtime_ns
     cases = []
-    for change, _ in BAD_INPUT:
+    for change, _message in BAD_INPUT:
         args = {"path": htpasswd, "cost": COST, "name": "alice", "password": "right one"}
         args.update({k: (v.format(folder=tmp_path) if k == "path" else v) for k, v in change.items()})
         cases.append({k: v for k, v in args.items() if v is not None})
@@ -221,7 +221,7 @@ def test_bad_input_fails_before_the_file_is_touched(ansible_playbook, htpasswd, 
     run = ansible_playbook([{"hosts": "localhost", "gather_facts": False, "tasks": [task]}])
     results = run.tasks["bad input is refused"]["results"]
     got = [(result.get("failed"), result.get("msg")) for result in results]
-    assert got == [(True, message.format(folder=tmp_path)) for _, message in BAD_INPUT]
+    assert got == [(True, message.format(folder=tmp_path)) for _change, message in BAD_INPUT]
     assert read(htpasswd) == content and os.stat(htpasswd).st_mtime_ns == mtime
     assert sorted(os.listdir(tmp_path)) == ["htpasswd", "playbook.yml"]  # no temp or lock file either
 

@@ -28,7 +28,7 @@ def run_module(args, cwd, check=False):
     command = ['ansible', 'localhost', '-i', 'localhost,', '-c', 'local', '-m', MODULE, '-a', json.dumps(args)]
     if check:
         command.append('--check')
-    proc = subprocess.run(command, cwd=str(cwd), env=ansible_env(), capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(command, cwd=str(cwd), env=ansible_env(), capture_output=True, text=True, timeout=180, check=False)
     start = proc.stdout.find('localhost | ')
     status, separator, payload = proc.stdout[start:].partition(' => ')
     assert start >= 0 and separator, 'no result in output:\n%s\n%s' % (proc.stdout, proc.stderr)
@@ -39,7 +39,7 @@ def run_playbook(playbook, cwd, *options):
     path = cwd / 'playbook.yml'
     path.write_text(textwrap.dedent(playbook))
     command = ['ansible-playbook', '-i', 'localhost,', '-c', 'local', str(path)] + list(options)
-    return subprocess.run(command, cwd=str(cwd), env=ansible_env(), capture_output=True, text=True, timeout=300)
+    return subprocess.run(command, cwd=str(cwd), env=ansible_env(), capture_output=True, text=True, timeout=300, check=False)
 
 
 def openssl_certificate(directory, subject_alt_names, days=365, name='server'):
@@ -89,7 +89,7 @@ def test_nginx_proxy_on_44301_with_certificate(tmp_path, check):
 
 def test_native_on_ipv6_with_bind_address_and_ip_san(tmp_path):
     cert, key = openssl_certificate(tmp_path, 'IP:::1')
-    rc, status, result, _ = run_module(
+    rc, status, result, _stderr = run_module(
         dict(host='[::1]', port=5000, topology='native', bind_address='::1', certificate=cert, private_key=key),
         tmp_path)
     assert (rc, status) == (0, 'localhost | SUCCESS')
@@ -109,8 +109,8 @@ def test_certificate_expiring_soon_is_a_warning(tmp_path):
 @pytest.mark.parametrize('check', [True, False], ids=['check_mode', 'apply'])
 def test_certificate_for_another_name_fails_with_its_names(tmp_path, check):
     cert, key = openssl_certificate(tmp_path, 'DNS:other.example.test,IP:10.0.0.5')
-    rc, status, result, _ = run_module(dict(host='r.example.test', port=44301, certificate=cert), tmp_path,
-                                       check=check)
+    rc, status, result, _stderr = run_module(dict(host='r.example.test', port=44301, certificate=cert), tmp_path,
+                                             check=check)
     assert (rc, status) == (2, 'localhost | FAILED!')
     assert result['msg'] == (
         "certificate %s does not cover host 'r.example.test': it is valid for DNS:other.example.test, IP:10.0.0.5;"
@@ -118,9 +118,9 @@ def test_certificate_for_another_name_fails_with_its_names(tmp_path, check):
 
 
 def test_key_of_another_certificate_fails(tmp_path):
-    cert, _ = openssl_certificate(tmp_path, 'DNS:r.example.test', name='one')
-    _, other_key = openssl_certificate(tmp_path, 'DNS:r.example.test', name='two')
-    rc, status, result, _ = run_module(dict(host='r.example.test', certificate=cert, private_key=other_key), tmp_path)
+    cert = openssl_certificate(tmp_path, 'DNS:r.example.test', name='one')[0]
+    other_key = openssl_certificate(tmp_path, 'DNS:r.example.test', name='two')[1]
+    rc, status, result, _stderr = run_module(dict(host='r.example.test', certificate=cert, private_key=other_key), tmp_path)
     assert (rc, result['msg']) == (2, 'private_key %s does not match certificate %s: their public keys differ;'
                                       ' give the key the certificate was issued for' % (other_key, cert))
 
@@ -136,7 +136,7 @@ def test_key_of_another_certificate_fails(tmp_path):
      'certificate /nonexistent.crt cannot be read: No such file or directory'),
 ])
 def test_bad_input_fails_with_exact_message(tmp_path, args, message):
-    rc, status, result, _ = run_module(args, tmp_path, check=True)
+    rc, status, result, _stderr = run_module(args, tmp_path, check=True)
     assert (rc, status, result['msg']) == (2, 'localhost | FAILED!', message)
 
 

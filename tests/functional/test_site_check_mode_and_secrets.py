@@ -137,7 +137,7 @@ def converged(site):
 
 
 def test_check_mode_on_a_fresh_host_reports_a_plan_and_changes_nothing(converged):
-    changed, _ = converged.fresh_check
+    changed = converged.fresh_check[0]
     assert changed > 0
     assert converged.fresh_leftovers == {"containers": [], "network": False, "base_dir": False, "certs_d": False}
 
@@ -145,7 +145,7 @@ def test_check_mode_on_a_fresh_host_reports_a_plan_and_changes_nothing(converged
 def test_verbose_converge_output_shows_no_password_or_key(converged):
     assert converged.existing_containers()
     key_lines = []
-    for dirpath, _, names in os.walk(os.path.join(converged.base_dir, "certs")):
+    for dirpath, _dirnames, names in os.walk(os.path.join(converged.base_dir, "certs")):
         for name in names:
             with open(os.path.join(dirpath, name), errors="replace") as stream:
                 text = stream.read()

@@ -26,7 +26,7 @@ class Counting:
         self.checked, self.hashed = [], []
 
     def check(self, pairs):
-        self.checked += [password for password, _ in pairs]
+        self.checked += [password for password, _hashed in pairs]
         return real_checks(pairs)
 
     def hash(self, passwords):
