@@ -78,4 +78,36 @@ cat >"$WORK/roles.yml" <<'EOF'
         name: privreg.registry.registry_nginx_proxy
 EOF
 ansible-playbook -i "$WORK/inventory.yml" "$WORK/roles.yml" --syntax-check
+
+# And it runs: privreg.registry.site from the install deploys a native
+# registry on this host (its own names, port and folder, removed at the end);
+# the role's last tasks prove anonymous 401 and the user's 200 on /v2/.
+PREFIX=privreg-molecule-galaxy
+PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+cleanup() {
+    docker rm -f -v "$PREFIX-registry" "$PREFIX-nginx" >/dev/null 2>&1 || true
+    docker network rm "$PREFIX-net" >/dev/null 2>&1 || true
+    rm -rf "/etc/docker/certs.d/localhost:$PORT"
+}
+trap cleanup EXIT
+cat >"$WORK/deploy-inventory.yml" <<INVENTORY
+registry:
+  hosts:
+    localhost:
+      ansible_connection: local
+      ansible_python_interpreter: $(command -v python3)
+      registry_topology: native
+      registry_host: localhost
+      registry_port: $PORT
+      registry_bind_address: 127.0.0.1
+      registry_base_dir: $WORK/registry
+      registry_container_name: $PREFIX-registry
+      registry_nginx_container_name: $PREFIX-nginx
+      registry_network_name: $PREFIX-net
+      registry_image: privreg/registry:2.8.2-debian
+      registry_bcrypt_cost: 5
+INVENTORY
+# the password goes through a 0600 file, never the command line
+(umask 077; python3 -c 'import json, secrets; print(json.dumps({"registry_users": [{"name": "galaxy", "password": secrets.token_urlsafe(18)}]}))' >"$WORK/accounts.json")
+ansible-playbook -i "$WORK/deploy-inventory.yml" -e "@$WORK/accounts.json" privreg.registry.site
 echo "galaxy build and install: ok"
