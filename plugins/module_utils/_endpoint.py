@@ -49,6 +49,11 @@ class Host(namedtuple('Host', ['name', 'kind', 'ip'])):
         """The host as written in a URL or host:port: IPv6 in brackets."""
         return '[%s]' % self.name if self.kind == 'ipv6' else self.name
 
+    @property
+    def subject_alt_name(self):
+        """The subjectAltName entry a certificate for this host needs (clients ignore the CN)."""
+        return ('DNS:' if self.kind == 'dns' else 'IP:') + self.name
+
 
 def parse_host(value, option='host', port_option='port'):
     """Validate a DNS name, IPv4 or IPv6 literal (brackets optional) and return a Host.
@@ -190,4 +195,5 @@ def registry_tls_port_facts(host, port=DEFAULT_PORT, topology=DEFAULT_TOPOLOGY, 
         'nginx_upstream': '%s://%s:%d' % ('https' if upstream_tls else 'http', upstream.literal, registry_port),
         'certs_d_dir': docker_certs_dir(parsed.name, port),
         'probe_url': client_url + '/v2/',
+        'subject_alt_name': parsed.subject_alt_name,
     }

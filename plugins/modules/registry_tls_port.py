@@ -180,6 +180,11 @@ probe_url:
   returned: success
   type: str
   sample: https://r.example:44301/v2/
+subject_alt_name:
+  description: The subjectAltName entry a certificate for O(host) needs (C(DNS:) for names, C(IP:) for addresses).
+  returned: success
+  type: str
+  sample: DNS:r.example
 certificate:
   description: What the certificate holds; never key material.
   returned: when O(certificate) is given

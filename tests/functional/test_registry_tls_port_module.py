@@ -79,6 +79,7 @@ def test_nginx_proxy_on_44301_with_certificate(tmp_path, check):
         'nginx_upstream': 'http://registry:5000',
         'certs_d_dir': '/etc/docker/certs.d/registry.example.test:44301',
         'probe_url': 'https://registry.example.test:44301/v2/',
+        'subject_alt_name': 'DNS:registry.example.test',
     }
     assert certificate['subject_alt_names'] == ['DNS:registry.example.test', 'DNS:*.example.test', 'IP:127.0.0.1']
     assert certificate['subject'] == 'CN=privreg test'

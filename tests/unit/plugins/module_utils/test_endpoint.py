@@ -166,7 +166,18 @@ def test_registry_tls_port_facts(host, port, topology, bind_address, expected_en
         'nginx_upstream': 'http://registry:5000',
         'certs_d_dir': '/etc/docker/certs.d/' + expected_endpoint,
         'probe_url': 'https://%s/v2/' % expected_endpoint,
+        'subject_alt_name': ('DNS:' if parse_host(host).kind == 'dns' else 'IP:') + parse_host(host).name,
     }
+
+
+@pytest.mark.parametrize('host, subject_alt_name', [
+    ('Registry.Example.org', 'DNS:registry.example.org'),
+    ('localhost', 'DNS:localhost'),
+    ('127.0.0.1', 'IP:127.0.0.1'),
+    ('[2001:DB8::10]', 'IP:2001:db8::10'),
+])
+def test_subject_alt_name(host, subject_alt_name):
+    assert registry_tls_port_facts(host)['subject_alt_name'] == subject_alt_name
 
 
 def test_design_md_example():
