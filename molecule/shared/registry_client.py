@@ -143,4 +143,3 @@ class RegistryClient:
             self.host.run("rm -rf %s", context)
         count = self.docker("image inspect --format '{{len .RootFS.Layers}}' %s", ref)
         return ref, int(count.stdout.strip())
-

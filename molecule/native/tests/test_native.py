@@ -70,9 +70,15 @@ def test_only_the_tls_port_is_published(container, conf):
 
 def test_secrets_are_readable_by_root_only(host, conf):
     base = conf["registry_base_dir"]
-    for path in ("auth/htpasswd", "certs/registry.key", "certs/ca.key", "http_secret"):
+    for path in ("auth/htpasswd", "certs/registry.key", "ca/ca.key", "http_secret"):
         secret = host.file(f"{base}/{path}")
         assert (secret.user, secret.group, secret.mode) == ("root", "root", 0o600), path
+
+
+def test_the_ca_key_stays_out_of_the_mounted_certs_folder(host, conf):
+    # certs/ is mounted into the containers; the CA key signs what clients trust
+    assert not host.file(f"{conf['registry_base_dir']}/certs/ca.key").exists
+    assert host.file(f"{conf['registry_base_dir']}/ca").mode == 0o700
 
 
 def test_htpasswd_holds_bcrypt_entries_for_the_users(host, conf, users):
@@ -206,4 +212,3 @@ def test_passwords_stay_out_of_the_log_and_the_shell(host, conf, users):
     for password in users.values():
         assert password not in logs
     assert not host.file("/tmp/pwned").exists
-
