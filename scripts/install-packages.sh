@@ -8,6 +8,7 @@ PACKAGES=(
     docker.io        # dockerd + CLI: Molecule drives this engine
     docker-registry  # /usr/bin/docker-registry -> privreg/registry image
     nginx            # /usr/sbin/nginx -> privreg/nginx image
+    libnginx-mod-http-js  # njs module in privreg/nginx (registry_auth_cache_ttl)
     busybox-static   # sh and wget inside both images (health checks)
     ca-certificates  # CA bundle copied into the images
     apache2-utils    # htpasswd, ab

@@ -6,8 +6,11 @@
 # shellcheck shell=bash disable=SC2034
 IMAGE=privreg/nginx:1.22-debian
 ARCHIVE=nginx.tar
-# host path -> image path; ldd brings libcrypt (libxcrypt: bcrypt auth_basic works)
-PROGRAMS=(/usr/sbin/nginx:/usr/sbin/nginx)
+# host path -> image path; ldd brings libcrypt (libxcrypt: bcrypt auth_basic works).
+# The njs module (libnginx-mod-http-js, built for this nginx) sits where the
+# upstream image has it: /etc/nginx/modules -> /usr/lib/nginx/modules.
+JS_MODULE=/usr/lib/nginx/modules/ngx_http_js_module.so
+PROGRAMS=(/usr/sbin/nginx:/usr/sbin/nginx "$JS_MODULE:$JS_MODULE")
 EXPECT_VERSION=("/usr/sbin/nginx -v" "nginx/1.22.")
 # run in the new image before it gets the tag
 SMOKE=(nginx -t)
@@ -28,6 +31,7 @@ populate() {
     add_file "$HERE/default.conf" /etc/nginx/conf.d/default.conf 0644
     add_file "$HERE/50x.html" /usr/share/nginx/html/50x.html 0644
     add_dir /usr/lib/nginx/modules 0755
+    ln -s /usr/lib/nginx/modules "$ROOTFS/etc/nginx/modules"
     # Logs go to the container's output, as in the upstream image.
     add_dir /var/log/nginx 0755
     ln -s /dev/stdout "$ROOTFS/var/log/nginx/access.log"

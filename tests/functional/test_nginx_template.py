@@ -5,6 +5,7 @@ as the role checks a candidate before it goes live.
 
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 
@@ -13,9 +14,11 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLES = os.path.join(ROOT, "roles")
 TEMPLATE = os.path.join(ROLES, "registry_nginx_proxy", "templates", "nginx.conf.j2")
-NGINX_IMAGE = "privreg/nginx:1.22-debian"
+NGINX_IMAGE = os.environ.get("PRIVREG_TEST_NGINX_IMAGE", "privreg/nginx:1.22-debian")
+AUTH_JS = os.path.join(ROLES, "registry_nginx_proxy", "files", "registry_auth.js")
 # Where the role mounts the folders in the container (roles/registry_nginx_proxy/vars/main.yml).
 CONTAINER_CONF = "/etc/nginx/registry/nginx.conf"
+AUTH_TMPFS = "/run/registry-auth"
 
 
 def _docker(*args):
@@ -49,7 +52,9 @@ def certs(tmp_path_factory):
 def render(ansible_playbook, folder, **overrides):
     """nginx.conf as the role renders it: defaults and vars of both roles, the endpoint from
     registry_tls_port, and ``overrides`` as extra vars (they win, as a sysadmin's would)."""
-    variables = {"registry_host": "registry.example", "registry_base_dir": str(folder), **overrides}
+    variables = {"registry_host": "registry.example", "registry_base_dir": str(folder), **overrides,
+                 # The role reads it from its files/ folder; this play runs outside the role.
+                 "_registry_nginx_auth_js": pathlib.Path(AUTH_JS).read_text()}
     var_files = [os.path.join(ROLES, role, kind, "main.yml")
                  for kind in ("defaults", "vars") for role in ("registry_native", "registry_nginx_proxy")]
     plays = [{
@@ -84,10 +89,12 @@ def nginx_t(folder, certs):
     auth = folder / "auth"
     auth.mkdir(exist_ok=True)
     (auth / "htpasswd").write_text("")
+    # The role copies the login cache's key function beside nginx.conf.
+    shutil.copy(AUTH_JS, folder / "nginx" / "registry_auth.js")
     return _docker(
         "run", "--rm", "--network", "none",
         "-v", f"{folder}/nginx:/etc/nginx/registry:ro", "-v", f"{auth}:/etc/nginx/auth:ro",
-        "-v", f"{certs}:/etc/nginx/certs:ro",
+        "-v", f"{certs}:/etc/nginx/certs:ro", "--mount", f"type=tmpfs,target={AUTH_TMPFS},tmpfs-mode=0700",
         NGINX_IMAGE, "nginx", "-t", "-c", CONTAINER_CONF)
 
 
@@ -118,6 +125,41 @@ def test_rendered_config_passes_nginx_t(ansible_playbook, tmp_path, certs, overr
     upstream_checks = {"proxy_ssl_verify on;", "proxy_ssl_trusted_certificate /etc/nginx/certs/ca.crt;",
                        f"proxy_ssl_name {ssl_name};"}
     assert (upstream_checks <= config) == (ssl_name is not None)
+
+
+# What /v2/ checks logins with: the cache (default 60 s) asks the bcrypt check only on a miss.
+CACHED_LOGIN = {
+    "load_module /etc/nginx/modules/ngx_http_js_module.so;",
+    "auth_request /_registry_auth;",
+    "proxy_cache_key $registry_auth_key;",
+    "proxy_cache_bypass $registry_auth_uncached;",
+    "proxy_no_cache $registry_auth_uncached;",
+    "proxy_method GET;",
+    "listen unix:/run/registry-auth/check.sock;",
+    "try_files /nonexistent =204;",
+    "auth_basic_user_file /etc/nginx/auth/htpasswd;",
+}
+
+
+@pytest.mark.parametrize(("ttl", "cached"), [(None, "60s"), (5, "5s"), (0, None)])
+def test_login_cache_ttl(ansible_playbook, tmp_path, certs, ttl, cached):
+    overrides = {} if ttl is None else {"registry_auth_cache_ttl": ttl}
+    text = render(ansible_playbook, tmp_path, **overrides)
+    checked = nginx_t(tmp_path, certs)
+    assert checked.returncode == 0, checked.stderr
+    config = directives(text)
+    valid = {line for line in config if line.startswith("proxy_cache_valid")}
+    if cached is None:
+        # Off: auth_basic in /v2/ itself, as before the cache, and no module.
+        assert not CACHED_LOGIN & (config - {"auth_basic_user_file /etc/nginx/auth/htpasswd;"})
+        assert 'auth_basic "Registry Realm";' in config
+        assert valid == set()
+    else:
+        assert CACHED_LOGIN <= config
+        # Only successes (204) are cached, and the location with auth_basic is the check server's alone.
+        assert valid == {f"proxy_cache_valid 204 {cached};"}
+        assert text.count("auth_basic ") == 1
+        assert f"inactive={cached}" in text
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
