@@ -53,10 +53,12 @@ def test_registry_only_stores(registry, endpoint, conf):
 def test_nginx_mounts_folders_read_only(nginx, conf):
     mounts = {mount["Destination"]: mount for mount in nginx.inspect()["Mounts"]}
     base = conf["registry_base_dir"]
-    assert {dest: (m["Source"], m["RW"]) for dest, m in mounts.items()} == {
-        "/etc/nginx/registry": (f"{base}/nginx", False),
-        "/etc/nginx/auth": (f"{base}/auth", False),
-        "/etc/nginx/certs": (f"{base}/certs", False),
+    assert {dest: (m["Type"], m["Source"], m["RW"]) for dest, m in mounts.items()} == {
+        "/etc/nginx/registry": ("bind", f"{base}/nginx", False),
+        "/etc/nginx/auth": ("bind", f"{base}/auth", False),
+        "/etc/nginx/certs": ("bind", f"{base}/certs", False),
+        # The login cache and its secret: memory only, empty at every start.
+        "/run/registry-auth": ("tmpfs", "", True),
     }
 
 

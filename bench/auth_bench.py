@@ -1,0 +1,240 @@
+"""What checking logins costs behind nginx, with and without the login cache.
+
+Deploys registry_nginx_proxy on this host (bcrypt cost 10, the default; names
+privreg-molecule-bench-auth-*, ports on 127.0.0.1 only) and measures, with
+ab from apache2-utils against 127.0.0.1:
+- TLS `GET /v2/` requests/s with keep-alive and 4 clients: no auth, auth
+  without cache (registry_auth_cache_ttl: 0), auth with cache (the default
+  60 s), and their ratios (target: cache >= 0.9 of no auth);
+- failed requests with 256 concurrent keep-alive connections;
+- blob download MB/s through nginx (TLS, auth) against straight to the
+  registry container (plain HTTP on its network address).
+"no auth" is a second nginx container on the same network and registry, with
+the role's uncached nginx.conf minus its two auth_basic lines.
+A benchmark: it prints numbers and asserts nothing. Every figure is printed
+beside the command that reproduces it (after --keep: the deployment stays).
+
+    source scripts/env.sh && python bench/auth_bench.py [--keep] [--requests 4000]
+"""
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PREFIX = "privreg-molecule-bench-auth"
+BASE_DIR = f"/tmp/{PREFIX}"
+NETWORK = f"{PREFIX}-net"
+NGINX = f"{PREFIX}-nginx"
+NO_AUTH_NGINX = f"{PREFIX}-noauth"
+REGISTRY = f"{PREFIX}-registry"
+PORT = 44631
+NO_AUTH_PORT = 44632
+USER = "bench"
+# A throwaway account of a deployment that listens on 127.0.0.1 only.
+PASSWORD = "bench-password-not-a-secret"
+AUTH_HEADER = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+BLOB_MIB = 256
+REPOSITORY = "bench/blob"
+CA_FILE = f"{BASE_DIR}/certs/ca.crt"
+
+PLAYBOOK = [{"hosts": "localhost", "gather_facts": True,
+             "roles": [{"role": "privreg.registry.registry_nginx_proxy"}]}]
+
+
+def deployment_vars(nginx_image, registry_image, ttl):
+    return {
+        "ansible_python_interpreter": sys.executable,
+        "registry_host": "localhost",
+        "registry_port": PORT,
+        "registry_bind_address": "127.0.0.1",
+        "registry_base_dir": BASE_DIR,
+        "registry_container_name": REGISTRY,
+        "registry_nginx_container_name": NGINX,
+        "registry_network_name": NETWORK,
+        "registry_image": registry_image,
+        "registry_nginx_image": nginx_image,
+        "registry_bcrypt_cost": 10,
+        "registry_users": [{"name": USER, "password": PASSWORD}],
+        "registry_auth_cache_ttl": ttl,
+    }
+
+
+def converge(folder, variables):
+    """The role through ansible-playbook, as a sysadmin runs it."""
+    playbook = os.path.join(folder, "bench.yml")
+    extra = os.path.join(folder, "vars.json")
+    with open(playbook, "w") as f:
+        json.dump(PLAYBOOK, f)
+    with open(os.open(extra, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        json.dump(variables, f)
+    env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING="False", ANSIBLE_INVENTORY_UNPARSED_WARNING="False")
+    done = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", f"@{extra}", playbook],
+                          env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit("auth_bench: the role failed:\n" + done.stdout[-3000:] + done.stderr[-2000:])
+
+
+def docker(*args, check=True):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check).stdout.strip()
+
+
+def start_no_auth_nginx(folder, nginx_image):
+    """A second nginx on the same registry: the role's uncached nginx.conf without auth_basic."""
+    live = os.path.join(BASE_DIR, "nginx", "nginx.conf")
+    with open(live) as f:
+        text = f.read()
+    lines = [line for line in text.splitlines(keepends=True) if line.split()[:1] not in (["auth_basic"], ["auth_basic_user_file"])]
+    if len(lines) != len(text.splitlines()) - 2:
+        sys.exit(f"auth_bench: {live} does not hold exactly two auth_basic lines")
+    conf_dir = os.path.join(folder, "noauth")
+    os.makedirs(conf_dir)
+    with open(os.path.join(conf_dir, "nginx.conf"), "w") as f:
+        f.writelines(lines)
+    docker("rm", "-f", NO_AUTH_NGINX, check=False)
+    docker("run", "-d", "--name", NO_AUTH_NGINX, "--label", "privreg.molecule=bench", "--network", NETWORK,
+           "-p", f"127.0.0.1:{NO_AUTH_PORT}:443", "-v", f"{conf_dir}:/etc/nginx/registry:ro",
+           "-v", f"{BASE_DIR}/certs:/etc/nginx/certs:ro", nginx_image,
+           "nginx", "-c", "/etc/nginx/registry/nginx.conf", "-g", "daemon off;")
+    wait_for(f"https://localhost:{NO_AUTH_PORT}/v2/", 200, auth=False)
+
+
+def wait_for(url, status, auth=True):
+    headers = {"Authorization": AUTH_HEADER} if auth else {}
+    for _ in range(60):
+        try:
+            if requests.get(url, headers=headers, verify=CA_FILE, timeout=5).status_code == status:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    sys.exit(f"auth_bench: {url} never answered {status}")
+
+
+def ab(url, concurrency, count, auth):
+    """ab's figures; the command line shows $BENCH_AUTH, never the credentials."""
+    args = ["-k", "-c", str(concurrency), "-n", str(count), "-s", "60"]
+    shown = ["ab", *args]
+    if auth:
+        args += ["-H", f"Authorization: {AUTH_HEADER}"]
+        shown += ["-H", '"Authorization: Basic $BENCH_AUTH"']
+    done = subprocess.run(["ab", *args, url], capture_output=True, text=True, check=False)
+    if "Requests per second" not in done.stdout:
+        sys.exit(f"auth_bench: ab failed on {url}: {(done.stderr or done.stdout).strip()[-500:]}")
+    figures = {}
+    for name, pattern in (("rps", r"Requests per second:\s+([\d.]+)"), ("complete", r"Complete requests:\s+(\d+)"),
+                          ("failed", r"Failed requests:\s+(\d+)"), ("non2xx", r"Non-2xx responses:\s+(\d+)")):
+        found = re.search(pattern, done.stdout)
+        figures[name] = float(found.group(1)) if found else 0.0
+    return figures, " ".join([*shown, url])
+
+
+def push_blob(url, data):
+    """One monolithic blob upload through nginx (POST, then PUT with the digest)."""
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    headers = {"Authorization": AUTH_HEADER}
+    started = requests.post(f"{url}/v2/{REPOSITORY}/blobs/uploads/", headers=headers, verify=CA_FILE, timeout=60)
+    started.raise_for_status()
+    location = started.headers["Location"]
+    done = requests.put(location, params={"digest": digest}, data=data, verify=CA_FILE, timeout=600,
+                        headers=dict(headers, **{"Content-Type": "application/octet-stream"}))
+    done.raise_for_status()
+    return digest
+
+
+def download_mbps(url, auth):
+    """Best of three curl downloads, MB/s (10^6 bytes)."""
+    config = f'header = "Authorization: {AUTH_HEADER}"\n' if auth else ""
+    command = ["curl", "-sS", "--cacert", CA_FILE, "-K", "-", "-o", "/dev/null", "-w", "%{speed_download}", url]
+    speeds = []
+    for _ in range(3):
+        done = subprocess.run(command, input=config, capture_output=True, text=True, check=True)
+        speeds.append(float(done.stdout) / 1e6)
+    shown = f"curl -s --cacert {CA_FILE} -o /dev/null -w '%{{speed_download}}' " + (
+        "-H \"Authorization: Basic $BENCH_AUTH\" " if auth else "") + url
+    return max(speeds), shown
+
+
+def report(label, value, command):
+    print(f"{label:<46} {value:>16}   {command}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=4000, help="requests per ab run (no-cache runs: an eighth)")
+    parser.add_argument("--nginx-image", default="privreg/nginx:1.22-debian")
+    parser.add_argument("--registry-image", default="privreg/registry:2.8.2-debian")
+    parser.add_argument("--keep", action="store_true", help="leave the deployment running to re-run the commands")
+    options = parser.parse_args()
+    v2 = f"https://127.0.0.1:{PORT}/v2/"
+    no_auth_v2 = f"https://127.0.0.1:{NO_AUTH_PORT}/v2/"
+    results = {}
+
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            print(f"# {time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} cores, load average "
+                  f"{os.getloadavg()[0]:.2f}, nginx image {options.nginx_image}, bcrypt cost 10")
+            print(f"# export BENCH_AUTH={base64.b64encode(f'{USER}:{PASSWORD}'.encode()).decode()}"
+                  f"  (user {USER}, a throwaway password; 127.0.0.1 only)")
+            print("# to re-run a command below: python bench/auth_bench.py --keep (the deployment stays)")
+
+            converge(folder, deployment_vars(options.nginx_image, options.registry_image, 0))
+            start_no_auth_nginx(folder, options.nginx_image)
+            results["noauth"] = ab(no_auth_v2, 4, options.requests, auth=False)
+            results["nocache"] = ab(v2, 4, max(options.requests // 8, 100), auth=True)
+            results["nocache256"] = ab(v2, 256, 512, auth=True)
+
+            converge(folder, deployment_vars(options.nginx_image, options.registry_image, 60))
+            wait_for(f"https://localhost:{PORT}/v2/", 200)
+            results["cache"] = ab(v2, 4, options.requests, auth=True)
+            results["cache256"] = ab(v2, 256, options.requests, auth=True)
+            results["noauth256"] = ab(no_auth_v2, 256, options.requests, auth=False)
+
+            data = os.urandom(BLOB_MIB * 1024 * 1024)
+            digest = push_blob(f"https://localhost:{PORT}", data)
+            del data
+            address = docker("inspect", "-f", f"{{{{(index .NetworkSettings.Networks \"{NETWORK}\").IPAddress}}}}", REGISTRY)
+            blob = f"/v2/{REPOSITORY}/blobs/{digest}"
+            results["pull_proxy"] = download_mbps(f"https://localhost:{PORT}{blob}", auth=True)
+            results["pull_direct"] = download_mbps(f"http://{address}:5000{blob}", auth=False)
+        finally:
+            if not options.keep:
+                docker("rm", "-f", NO_AUTH_NGINX, NGINX, REGISTRY, check=False)
+                docker("network", "rm", NETWORK, check=False)
+                subprocess.run(["rm", "-rf", BASE_DIR], check=False)
+                subprocess.run(["rm", "-rf", "/etc/docker/certs.d/localhost:%d" % PORT], check=False)
+
+    print()
+    print(f"{'figure':<46} {'value':>16}   command")
+    for key, label in (("noauth", "GET /v2/ req/s, -c 4, no auth"),
+                       ("nocache", "GET /v2/ req/s, -c 4, auth, no cache (ttl 0)"),
+                       ("cache", "GET /v2/ req/s, -c 4, auth, cache (ttl 60)")):
+        figures, command = results[key]
+        report(label, f"{figures['rps']:.1f}", command)
+    base = results["noauth"][0]["rps"]
+    report("ratio auth+cache / no auth", f"{results['cache'][0]['rps'] / base:.3f}", "(the two lines above)")
+    report("ratio auth, no cache / no auth", f"{results['nocache'][0]['rps'] / base:.3f}", "")
+    for key, label in (("noauth256", "-c 256: failed / non-2xx, no auth"),
+                       ("nocache256", "-c 256: failed / non-2xx, auth, no cache"),
+                       ("cache256", "-c 256: failed / non-2xx, auth, cache")):
+        figures, command = results[key]
+        value = f"{figures['failed']:.0f}/{figures['non2xx']:.0f} of {figures['complete']:.0f}"
+        report(label, value, command)
+    for key, label in (("pull_proxy", f"blob download MB/s ({BLOB_MIB} MiB) via nginx"),
+                       ("pull_direct", f"blob download MB/s ({BLOB_MIB} MiB) direct")):
+        speed, command = results[key]
+        report(label, f"{speed:.0f}", command)
+    report("ratio via nginx / direct", f"{results['pull_proxy'][0] / results['pull_direct'][0]:.2f}", "")
+
+
+if __name__ == "__main__":
+    main()
