@@ -14,7 +14,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLES = os.path.join(ROOT, "roles")
 TEMPLATE = os.path.join(ROLES, "registry_nginx_proxy", "templates", "nginx.conf.j2")
-NGINX_IMAGE = os.environ.get("PRIVREG_TEST_NGINX_IMAGE", "privreg/nginx:1.22-debian")
+NGINX_IMAGE = "privreg/nginx:1.22-debian"
 AUTH_JS = os.path.join(ROLES, "registry_nginx_proxy", "files", "registry_auth.js")
 # Where the role mounts the folders in the container (roles/registry_nginx_proxy/vars/main.yml).
 CONTAINER_CONF = "/etc/nginx/registry/nginx.conf"
