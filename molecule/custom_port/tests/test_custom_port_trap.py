@@ -52,7 +52,9 @@ def proxies(host, conf, client, tmp_path_factory):
             folder = tmp_path_factory.mktemp(name)
             (folder / "nginx.conf").write_text(
                 live.replace(upstream, f"http://{containers[0]}:5000").replace(HOST_LINES["control"], HOST_LINES[name]))
-            run_ok(host, "docker run -d --name %s --network %s -p %s:443 "
+            # The login cache's key function and tmpfs, as the role gives them (without its secret: no caching).
+            (folder / "registry_auth.js").write_text(host.file(f"{base}/nginx/registry_auth.js").content_string)
+            run_ok(host, "docker run -d --name %s --network %s -p %s:443 --tmpfs /run/registry-auth "
                    "-v %s:/etc/nginx/registry:ro -v %s/auth:/etc/nginx/auth:ro -v %s/certs:/etc/nginx/certs:ro "
                    "%s nginx -c %s -g %s",
                    f"{prefix}-{name}", network, str(port), str(folder), base, base,
