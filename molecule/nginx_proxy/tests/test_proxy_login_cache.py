@@ -50,11 +50,15 @@ class Probe:
         return 1 + self.fresh
 
     def get(self, authorization=None, path="/v2/", method="GET"):
-        """``(status, headers, auth_cache)`` of one request; credentials go to curl on stdin."""
+        """``(status, headers, auth_cache)`` of one request; credentials go to curl on stdin.
+
+        ``authorization``: the header's value, or a list of values for as many headers.
+        """
         agent = f"privreg-cache-test-{uuid.uuid4()}"
         config = f"user-agent = {curl_value(agent)}\n"
-        if authorization is not None:
-            config += f"header = {curl_value('Authorization: ' + authorization)}\n"
+        values = authorization if isinstance(authorization, list) else [] if authorization is None else [authorization]
+        for value in values:
+            config += f"header = {curl_value('Authorization: ' + value)}\n"
         result = self.host.run(
             "printf '%%s' %s | curl -sS -K - -o /dev/null -D - -X %s --cacert %s -w %s %s",
             config, method, self.client.ca_file, "\nprivreg-status:%{http_code}\n",
@@ -124,6 +128,16 @@ def test_requests_without_valid_credentials_get_the_challenge(probe, authorizati
     assert headers["docker-distribution-api-version"] == "registry/2.0"
     # No header: the cache is not even asked; a bad one: bcrypt (or the parser) says no.
     assert cached == ("BYPASS" if not authorization else "MISS")
+
+
+def test_two_authorization_headers_are_refused_whatever_their_order(probe, users):
+    right, wrong = basic("bob", users["bob"]), basic("bob", users["bob"] + "x")
+    assert probe.get(right)[0] == 200
+    # nginx refuses a repeated Authorization header before any check (400): the cache key and
+    # the check never see different headers.
+    assert probe.get([right, wrong])[0] == 400
+    assert probe.get([wrong, right])[0] == 400
+    assert probe.get([right, right])[0] == 400
 
 
 def test_the_check_server_is_reachable_only_inside_the_container(probe, host):
