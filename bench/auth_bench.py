@@ -110,7 +110,7 @@ def start_no_auth_nginx(folder, nginx_image):
 
 def wait_for(url, status, auth=True):
     headers = {"Authorization": AUTH_HEADER} if auth else {}
-    for _ in range(60):
+    for _attempt in range(60):
         try:
             if requests.get(url, headers=headers, verify=CA_FILE, timeout=5).status_code == status:
                 return
@@ -157,7 +157,7 @@ def download_mbps(url, auth, resolve=None):
     options = ["--resolve", resolve] if resolve else []
     command = ["curl", "-sS", "--cacert", CA_FILE, *options, "-K", "-", "-o", "/dev/null", "-w", "%{speed_download}", url]
     speeds = []
-    for _ in range(3):
+    for _attempt in range(3):
         done = subprocess.run(command, input=config, capture_output=True, text=True, check=True)
         speeds.append(float(done.stdout) / 1e6)
     shown = " ".join(["curl", "-s", "--cacert", CA_FILE, *options, "-o", "/dev/null", "-w", "'%{speed_download}'",

@@ -97,7 +97,7 @@ def test_a_login_is_checked_once_then_served_from_the_cache(probe, users):
     assert probe.get(header)[::2] == (200, "HIT")
     # Any method is checked as a GET, so uploads (POST, PUT, PATCH) use the same entry.
     assert probe.get(header, "/v2/molecule/cached/blobs/uploads/", "POST")[::2] == (202, "HIT")
-    status, _, cached = probe.get(header, "/v2/molecule/cached/manifests/none", "DELETE")
+    status, _headers, cached = probe.get(header, "/v2/molecule/cached/manifests/none", "DELETE")
     assert (status != 401, cached) == (True, "HIT")
 
 
@@ -106,7 +106,7 @@ def test_a_wrong_password_after_a_right_one_is_refused_and_never_cached(probe, u
     assert probe.get(basic("alice", users["alice"], spaces))[::2] == (200, "MISS")
     files = probe.cache_files()
     for wrong in (users["alice"] + "x", users["alice"][:-1], "", users["bob"]):
-        for _ in range(2):
+        for _attempt in range(2):
             status, headers, cached = probe.get(basic("alice", wrong, spaces))
             assert (status, cached) == (401, "MISS"), wrong
             assert headers["www-authenticate"] == CHALLENGE
