@@ -149,6 +149,15 @@ def remove(name):
     run("docker", "rm", "-f", "-v", name, check=False)
 
 
+def serving(name, port, url, ca):
+    """Fixture body: wait until the container answers at ``url``, hand it to the tests, then remove it."""
+    try:
+        wait_for(url, verify=str(ca))
+        yield {"name": name, "port": port, "url": url}
+    finally:
+        remove(name)
+
+
 @pytest.fixture(scope="module")
 def registry(images, tls, auth):
     port = free_port()
@@ -171,12 +180,7 @@ def registry(images, tls, auth):
         "-e",
         "REGISTRY_AUTH_HTPASSWD_PATH=/auth/htpasswd",
     )
-    url = f"https://127.0.0.1:{port}/v2/"
-    try:
-        wait_for(url, verify=str(tls / "ca.crt"))
-        yield {"name": name, "port": port, "url": url}
-    finally:
-        remove(name)
+    yield from serving(name, port, f"https://127.0.0.1:{port}/v2/", tls / "ca.crt")
 
 
 NGINX_SITE = """\
@@ -211,12 +215,7 @@ def nginx(images, tls, auth, tmp_path_factory):
         "-v",
         f"{auth}:/etc/nginx/auth:ro",
     )
-    url = f"https://127.0.0.1:{port}/"
-    try:
-        wait_for(url, verify=str(tls / "ca.crt"))
-        yield {"name": name, "port": port, "url": url}
-    finally:
-        remove(name)
+    yield from serving(name, port, f"https://127.0.0.1:{port}/", tls / "ca.crt")
 
 
 # ---- the builder -------------------------------------------------------------
