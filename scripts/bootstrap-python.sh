@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Creates .venv with everything the tests and the controller need
 # (requirements-dev.txt). Safe to re-run: pip skips what is installed.
+# Runs before the venv exists: env.sh then sets only the paths.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=env.sh
 source "$(dirname "$0")/env.sh"
 PYTHON="${PRIVREG_PYTHON:-python3}"
 if [ ! -x "$PRIVREG_VENV/bin/python" ]; then

@@ -9,8 +9,9 @@
 #               for offline-install tests; env PRIVREG_IMAGE_ARCHIVES does the same.
 #   --force     rebuild even when the image carries the hash of the same inputs.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=env.sh
+source "$(dirname "$0")/env.sh"
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SAVE_DIR="${PRIVREG_IMAGE_ARCHIVES:-}"
 FORCE=0
 NAMES=()
@@ -104,7 +105,7 @@ base_rootfs() {
 # Every host file that goes into the image, then the build inputs in the repo.
 input_files() {
     local entry prog
-    echo "$ROOT/scripts/build-images.sh"
+    echo "$PRIVREG_ROOT/scripts/build-images.sh"
     find "$HERE" -type f | LC_ALL=C sort
     echo "$BUSYBOX"
     echo "$CA_BUNDLE"
@@ -119,13 +120,13 @@ input_files() {
 inputs_hash() {
     local f
     input_files | while read -r f; do
-        echo "${f#"$ROOT"/} $(sha256sum <"$f")"
+        echo "${f#"$PRIVREG_ROOT"/} $(sha256sum <"$f")"
     done | sha256sum | cut -c1-64
 }
 
 build_one() {
     local name="$1"
-    HERE="$ROOT/images/$name"
+    HERE="$PRIVREG_ROOT/images/$name"
     [ -f "$HERE/image.sh" ] || die "no image named $name (no $HERE/image.sh)"
     IMAGE="" ARCHIVE="" PROGRAMS=() HOST_FILES=() CHANGES=() EXPECT_VERSION=() SMOKE=()
     # shellcheck source=/dev/null

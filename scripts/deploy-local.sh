@@ -13,8 +13,9 @@
 #      PRIVREG_ADMIN_USER account name (default admin)
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+# shellcheck source-path=SCRIPTDIR source=env.sh
+source "$(dirname "$0")/env.sh"
+cd "$PRIVREG_ROOT"
 
 if [ -d roles/registry_nginx_proxy ]; then default_topology=nginx_proxy; else default_topology=native; fi
 TOPOLOGY="${PRIVREG_TOPOLOGY:-$default_topology}"
@@ -29,8 +30,9 @@ bash scripts/install-packages.sh
 bash scripts/ensure-docker.sh
 bash scripts/build-images.sh
 bash scripts/bootstrap-python.sh
-# shellcheck source=scripts/env.sh
-source scripts/env.sh
+# Again, now that the venv exists: the first time it may not have.
+# shellcheck source-path=SCRIPTDIR source=env.sh
+source "$PRIVREG_ROOT/scripts/env.sh"
 
 # Everything written from here on is for root's eyes only.
 umask 077

@@ -4,6 +4,7 @@
 # outlives this shell) and wait, bounded, until it answers.
 # Env: PRIVREG_DOCKERD_LOG (default /var/log/privreg-dockerd.log),
 #      PRIVREG_DOCKERD_TIMEOUT (seconds per attempt, default 60).
+# Runs before the venv exists and reads nothing from the checkout: no env.sh.
 set -euo pipefail
 
 LOG="${PRIVREG_DOCKERD_LOG:-/var/log/privreg-dockerd.log}"

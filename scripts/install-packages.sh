@@ -2,6 +2,7 @@
 # Installs the Debian packages the test bed needs, when missing:
 # the engine, the programs the local images are built from, and the clients
 # the tests use. Quiet and idempotent; asks apt only when something is missing.
+# Runs before the venv exists and reads nothing from the checkout: no env.sh.
 set -euo pipefail
 
 PACKAGES=(

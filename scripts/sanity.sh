@@ -8,6 +8,7 @@
 # It bootstraps pip in each with a get-pip script from a host the test
 # machines cannot reach; scripts/lib/get_pip_offline.py stands in for it.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=env.sh
 source "$(dirname "$0")/env.sh"
 cd "$PRIVREG_ROOT"
 # ansible-test skips its shellcheck test, with a mere warning, without it

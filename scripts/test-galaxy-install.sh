@@ -6,6 +6,7 @@
 # dependencies community.docker and community.crypto come with the ansible
 # package (its own collections path, which Ansible always searches).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=env.sh
 source "$(dirname "$0")/env.sh"
 cd "$PRIVREG_ROOT"
 

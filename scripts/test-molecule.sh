@@ -7,6 +7,7 @@
 # Usage: test-molecule.sh [SCENARIO...]    (default: every molecule/*/molecule.yml)
 # Logs: .tmp/molecule-logs/<scenario>.log
 set -uo pipefail
+# shellcheck source-path=SCRIPTDIR source=env.sh
 source "$(dirname "$0")/env.sh"
 cd "$PRIVREG_ROOT" || exit 1
 

@@ -3,6 +3,7 @@
 # .ci/run calls it). Installs what it needs, starts the Docker engine, builds
 # the local images once, then runs every stage; stops at the first failure.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=env.sh
 source "$(dirname "$0")/env.sh"
 cd "$PRIVREG_ROOT"
 
@@ -10,7 +11,9 @@ stage() { printf '\n=== %s (%s)\n' "$1" "$(date +%T)"; }
 
 stage "system packages";   bash scripts/install-packages.sh
 stage "python environment"; bash scripts/bootstrap-python.sh
-source scripts/env.sh
+# Again, now that the venv exists: the first time it may not have.
+# shellcheck source-path=SCRIPTDIR source=env.sh
+source "$PRIVREG_ROOT/scripts/env.sh"
 stage "docker engine";     bash scripts/ensure-docker.sh
 stage "local images";      bash scripts/build-images.sh
 stage "unit and functional tests"
