@@ -5,9 +5,8 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=env.sh
 source "$(dirname "$0")/env.sh"
-PYTHON="${PRIVREG_PYTHON:-python3}"
 if [ ! -x "$PRIVREG_VENV/bin/python" ]; then
-    "$PYTHON" -m venv "$PRIVREG_VENV"
+    python3 -m venv "$PRIVREG_VENV"
 fi
 "$PRIVREG_VENV/bin/pip" install --quiet --disable-pip-version-check \
     -r "$PRIVREG_ROOT/requirements-dev.txt"

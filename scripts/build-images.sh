@@ -6,20 +6,20 @@
 #
 # Usage: build-images.sh [--save DIR] [--force] [NAME...]   (NAME: registry, nginx; default both)
 #   --save DIR  also write `docker save` archives (DIR/registry.tar, DIR/nginx.tar)
-#               for offline-install tests; env PRIVREG_IMAGE_ARCHIVES does the same.
+#               for offline-install tests.
 #   --force     rebuild even when the image carries the hash of the same inputs.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=env.sh
 source "$(dirname "$0")/env.sh"
 
-SAVE_DIR="${PRIVREG_IMAGE_ARCHIVES:-}"
+SAVE_DIR=""
 FORCE=0
 NAMES=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --save) SAVE_DIR="${2:?--save needs a folder}"; shift 2 ;;
         --force) FORCE=1; shift ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^[^#]/ s/^# \{0,1\}//p' "$0"; exit 0 ;;
         -*) echo "build-images: unknown option $1" >&2; exit 2 ;;
         *) NAMES+=("$1"); shift ;;
     esac

@@ -8,17 +8,15 @@
 # with an `admin` account. Its password is generated on the first run into a
 # 0600 file and shown once; later runs reuse it (and change nothing else).
 #
-# Env: PRIVREG_TOPOLOGY   nginx_proxy (default when that role exists) or native
+# Env: PRIVREG_TOPOLOGY   native or nginx_proxy (unset: the playbook's default)
 #      PRIVREG_STATE_DIR  where the password file lives (default ~/.privreg)
 #      PRIVREG_ADMIN_USER account name (default admin)
 set -euo pipefail
-
 # shellcheck source-path=SCRIPTDIR source=env.sh
 source "$(dirname "$0")/env.sh"
 cd "$PRIVREG_ROOT"
 
-if [ -d roles/registry_nginx_proxy ]; then default_topology=nginx_proxy; else default_topology=native; fi
-TOPOLOGY="${PRIVREG_TOPOLOGY:-$default_topology}"
+TOPOLOGY="${PRIVREG_TOPOLOGY:-}"
 STATE_DIR="${PRIVREG_STATE_DIR:-$HOME/.privreg}"
 ADMIN_USER="${PRIVREG_ADMIN_USER:-admin}"
 PASSWORD_FILE="$STATE_DIR/$ADMIN_USER.password"
@@ -55,16 +53,18 @@ import sys
 password_file, user, topology = sys.argv[1:]
 with open(password_file, encoding="utf-8") as handle:
     password = handle.read().strip()
-json.dump({
-    "registry_topology": topology,
+extra_vars = {
     "registry_users": [{"name": user, "password": password}],
     # Built by scripts/build-images.sh from Debian packages.
     "registry_image": "privreg/registry:2.8.2-debian",
     "registry_nginx_image": "privreg/nginx:1.22-debian",
-}, sys.stdout)
+}
+if topology:
+    extra_vars["registry_topology"] = topology
+json.dump(extra_vars, sys.stdout)
 PY
 
-say "running playbooks/site.yml ($TOPOLOGY) with $INVENTORY"
+say "running playbooks/site.yml (${TOPOLOGY:-default topology}) with $INVENTORY"
 ansible-playbook -i "$INVENTORY" playbooks/site.yml -e "@$extra_vars"
 
 # What clients type, by the collection's own rule (no port for 443).
@@ -75,7 +75,7 @@ host_vars = json.load(sys.stdin)
 print(endpoint(host_vars["registry_host"], host_vars.get("registry_port", 443)))
 ')"
 echo
-say "the registry answers at https://$endpoint/v2/ ($TOPOLOGY)"
+say "the registry answers at https://$endpoint/v2/ (${TOPOLOGY:-default topology})"
 if [ "$new_password" = 1 ]; then
     say "account $ADMIN_USER, password (shown this once, kept in $PASSWORD_FILE, mode 0600):"
     echo "    $(cat "$PASSWORD_FILE")"
