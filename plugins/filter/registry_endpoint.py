@@ -1,20 +1,24 @@
-# -*- coding: utf-8 -*-
 # Copyright: privreg.registry contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
 """Filters over module_utils/_endpoint.py: the same functions the registry_tls_port module calls.
 
 Documentation: one YAML file per filter beside this one (registry_endpoint.yml, ...).
 """
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
+from __future__ import annotations
 
 from functools import wraps
 
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.privreg.registry.plugins.module_utils._endpoint import (
-    EndpointError, docker_certs_dir, endpoint, registry_tls_port_facts, registry_url)
+    EndpointError,
+    docker_certs_dir,
+    endpoint,
+    registry_tls_port_facts,
+    registry_url,
+)
 
 
 def _as_filter(function):
@@ -28,7 +32,7 @@ def _as_filter(function):
     return wrapper
 
 
-class FilterModule(object):
+class FilterModule:
 
     def filters(self):
         return {

@@ -1,6 +1,9 @@
-# -*- coding: utf-8 -*-
 # Copyright: privreg.registry contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This module util is PRIVATE to privreg.registry: its functions may change in any release.
+# Other collections, roles and playbooks use the modules and filters instead.
+
 """Does a TLS certificate serve the registry's host, now, with this key?
 
 The checks a Go client (the docker CLI, the registry itself) makes, done before
@@ -12,8 +15,7 @@ Pure functions over PEM bytes and a clock; the caller reads the files. Problems
 raise CertificateError; the message lists what the certificate does have.
 """
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
+from __future__ import annotations
 
 import datetime
 import hashlib
@@ -176,7 +178,7 @@ def read_pem(path, option):
     try:
         with open(path, 'rb') as handle:
             return handle.read()
-    except (IOError, OSError) as error:
+    except OSError as error:
         raise CertificateError('%s %s cannot be read: %s' % (option, path, error.strerror or error)) from None
 
 

@@ -1,6 +1,9 @@
-# -*- coding: utf-8 -*-
 # Copyright: privreg.registry contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This module util is PRIVATE to privreg.registry: its functions may change in any release.
+# Other collections, roles and playbooks use the modules and filters instead.
+
 """Host, port and URL arithmetic of a registry on any TLS port.
 
 One source of truth for the registry_tls_port module, the registry_endpoint
@@ -11,8 +14,7 @@ Pure functions: no I/O, no Ansible imports. Bad input raises EndpointError
 with a message that says what is wrong and what to do.
 """
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
+from __future__ import annotations
 
 import ipaddress
 import re

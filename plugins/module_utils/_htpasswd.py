@@ -1,5 +1,9 @@
-# -*- coding: utf-8 -*-
+# Copyright: privreg.registry contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This module util is PRIVATE to privreg.registry: its functions may change in any release.
+# Other collections, roles and playbooks use the modules and filters instead.
+
 """bcrypt htpasswd files that the registry, nginx and Apache all accept.
 
 Decide first, then act: parse() reads a file's text, validate_users() checks a
@@ -10,8 +14,7 @@ Hashing and checking go through functions plan() receives, so tests can count
 them; the defaults use every core (pyca bcrypt releases the GIL while hashing).
 """
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
+from __future__ import annotations
 
 import os
 import re

@@ -1,10 +1,8 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: privreg.registry contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
+from __future__ import annotations
 
 DOCUMENTATION = r'''
 ---
@@ -226,9 +224,11 @@ import datetime  # noqa: E402 (imports follow the documentation, as ansible-test
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
 
 from ansible_collections.privreg.registry.plugins.module_utils._certificate import (  # noqa: E402
-    CRYPTOGRAPHY_IMPORT_ERROR, CertificateError, check_certificate_files)
-from ansible_collections.privreg.registry.plugins.module_utils._endpoint import (  # noqa: E402
-    EndpointError, registry_tls_port_facts)
+    CRYPTOGRAPHY_IMPORT_ERROR,
+    CertificateError,
+    check_certificate_files,
+)
+from ansible_collections.privreg.registry.plugins.module_utils._endpoint import EndpointError, registry_tls_port_facts  # noqa: E402
 
 
 def main():

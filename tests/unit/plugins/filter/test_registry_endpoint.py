@@ -1,5 +1,7 @@
 """The filters are the _endpoint functions, with AnsibleFilterError for bad input."""
 
+from __future__ import annotations
+
 import pytest
 from ansible.errors import AnsibleFilterError
 

@@ -1,5 +1,7 @@
 """Certificate checks on certificates generated here with cryptography."""
 
+from __future__ import annotations
+
 import datetime
 import ipaddress
 
@@ -10,9 +12,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from ansible_collections.privreg.registry.plugins.module_utils._certificate import (
-    CertificateError, check_certificate, check_certificate_files, dns_name_matches)
+    CertificateError,
+    check_certificate,
+    check_certificate_files,
+    dns_name_matches,
+)
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 NOW = datetime.datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 JAN_2026 = datetime.datetime(2026, 1, 1, tzinfo=UTC)
 JAN_2027 = datetime.datetime(2027, 1, 1, tzinfo=UTC)

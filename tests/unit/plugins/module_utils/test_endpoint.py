@@ -1,10 +1,19 @@
 """Host, port and URL arithmetic: every key of docs/design.md "registry_tls_port results"."""
 
+from __future__ import annotations
+
 import pytest
 
 from ansible_collections.privreg.registry.plugins.module_utils._endpoint import (
-    EndpointError, docker_certs_dir, endpoint, parse_bind_address, parse_host, parse_port,
-    registry_tls_port_facts, registry_url)
+    EndpointError,
+    docker_certs_dir,
+    endpoint,
+    parse_bind_address,
+    parse_host,
+    parse_port,
+    registry_tls_port_facts,
+    registry_url,
+)
 
 
 @pytest.mark.parametrize('value, name, kind, literal', [

@@ -1,5 +1,7 @@
 """Pure logic of registry_htpasswd: validation texts, parsing, planning, bcrypt."""
 
+from __future__ import annotations
+
 import threading
 
 import bcrypt
