@@ -23,17 +23,18 @@ from ansible_collections.privreg.registry.plugins.module_utils._endpoint import 
 
 def _as_filter(function):
     """Turn an EndpointError into a filter error with the same message."""
+
     @wraps(function)
     def wrapper(*args, **kwargs):
         try:
             return function(*args, **kwargs)
         except EndpointError as error:
             raise AnsibleFilterError(str(error)) from None
+
     return wrapper
 
 
 class FilterModule:
-
     def filters(self):
         return {
             'registry_endpoint': _as_filter(endpoint),

@@ -54,7 +54,8 @@ def load_private_key(pem, path):
         return serialization.load_pem_private_key(pem, password=None)
     except TypeError:
         raise CertificateError(
-            'private_key %s is encrypted: the registry and nginx need a key without a passphrase' % path) from None
+            'private_key %s is encrypted: the registry and nginx need a key without a passphrase' % path
+        ) from None
     except (ValueError, UnsupportedAlgorithm):
         raise CertificateError('private_key %s holds no PEM private key that can be read' % path) from None
 
@@ -82,15 +83,19 @@ def dns_name_matches(pattern, name):
         return True
     pattern_labels = pattern.split('.')
     name_labels = name.split('.')
-    return (pattern_labels[0] == '*' and len(pattern_labels) == len(name_labels) > 1
-            and name_labels[0] != '' and pattern_labels[1:] == name_labels[1:])
+    return (
+        pattern_labels[0] == '*'
+        and len(pattern_labels) == len(name_labels) > 1
+        and name_labels[0] != ''
+        and pattern_labels[1:] == name_labels[1:]
+    )
 
 
 def covers(names, host):
     """Whether the SAN list covers `host` (an _endpoint.Host): IP SANs for addresses, DNS SANs for names."""
     if host.kind == 'dns':
-        return any(dns_name_matches(name[len('DNS:'):], host.name) for name in names if name.startswith('DNS:'))
-    return any(ipaddress.ip_address(name[len('IP:'):]) == host.ip for name in names if name.startswith('IP:'))
+        return any(dns_name_matches(name[len('DNS:') :], host.name) for name in names if name.startswith('DNS:'))
+    return any(ipaddress.ip_address(name[len('IP:') :]) == host.ip for name in names if name.startswith('IP:'))
 
 
 def _utc(certificate, field):
@@ -103,7 +108,7 @@ def _utc(certificate, field):
 
 def sha256_fingerprint(certificate):
     digest = hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
-    return ':'.join(digest[index:index + 2] for index in range(0, len(digest), 2))
+    return ':'.join(digest[index : index + 2] for index in range(0, len(digest), 2))
 
 
 def certificate_facts(certificate, now):
@@ -120,8 +125,15 @@ def certificate_facts(certificate, now):
     }
 
 
-def check_certificate(cert_pem, host, now, key_pem=None, cert_path='(certificate)', key_path='(private_key)',
-                      expiry_warning_days=DEFAULT_EXPIRY_WARNING_DAYS):
+def check_certificate(
+    cert_pem,
+    host,
+    now,
+    key_pem=None,
+    cert_path='(certificate)',
+    key_path='(private_key)',
+    expiry_warning_days=DEFAULT_EXPIRY_WARNING_DAYS,
+):
     """Check that the certificate serves `host` (a string, as for _endpoint.parse_host) at `now`.
 
     Returns (facts, warnings); raises CertificateError on the first problem, in
@@ -136,32 +148,36 @@ def check_certificate(cert_pem, host, now, key_pem=None, cert_path='(certificate
         raise CertificateError(
             "certificate %s does not cover host '%s': it has no subjectAltName, and clients ignore the"
             " Common Name (%s); reissue it with subjectAltName %s"
-            % (cert_path, parsed_host.name, facts['subject'] or 'empty', _wanted_name(parsed_host)))
+            % (cert_path, parsed_host.name, facts['subject'] or 'empty', _wanted_name(parsed_host))
+        )
     if not covers(names, parsed_host):
         raise CertificateError(
             "certificate %s does not cover host '%s': it is valid for %s; reissue it with subjectAltName %s"
-            % (cert_path, parsed_host.name, ', '.join(names), _wanted_name(parsed_host)))
+            % (cert_path, parsed_host.name, ', '.join(names), _wanted_name(parsed_host))
+        )
 
     not_before = _utc(certificate, 'not_valid_before')
     if now < not_before:
         raise CertificateError(
             'certificate %s is not valid before %s (now %s): check the clock of the target or reissue it'
-            % (cert_path, facts['not_before'], now.strftime(_TIME_FORMAT)))
+            % (cert_path, facts['not_before'], now.strftime(_TIME_FORMAT))
+        )
     if now > _utc(certificate, 'not_valid_after'):
-        raise CertificateError(
-            'certificate %s expired on %s: renew it' % (cert_path, facts['not_after']))
+        raise CertificateError('certificate %s expired on %s: renew it' % (cert_path, facts['not_after']))
 
     if key_pem is not None:
         key = load_private_key(key_pem, key_path)
         if _public_der(key.public_key()) != _public_der(certificate.public_key()):
             raise CertificateError(
                 'private_key %s does not match certificate %s: their public keys differ; give the key the'
-                ' certificate was issued for' % (key_path, cert_path))
+                ' certificate was issued for' % (key_path, cert_path)
+            )
 
     warnings = []
     if facts['days_left'] < expiry_warning_days:
-        warnings.append('certificate %s expires on %s, in %d days: renew it'
-                        % (cert_path, facts['not_after'], facts['days_left']))
+        warnings.append(
+            'certificate %s expires on %s, in %d days: renew it' % (cert_path, facts['not_after'], facts['days_left'])
+        )
     return facts, warnings
 
 
@@ -185,5 +201,12 @@ def read_pem(path, option):
 def check_certificate_files(cert_path, host, now, key_path=None, expiry_warning_days=DEFAULT_EXPIRY_WARNING_DAYS):
     """check_certificate() on files: the certificate and, when given, its private key."""
     key_pem = read_pem(key_path, 'private_key') if key_path else None
-    return check_certificate(read_pem(cert_path, 'certificate'), host, now, key_pem=key_pem, cert_path=cert_path,
-                             key_path=key_path, expiry_warning_days=expiry_warning_days)
+    return check_certificate(
+        read_pem(cert_path, 'certificate'),
+        host,
+        now,
+        key_pem=key_pem,
+        cert_path=cert_path,
+        key_path=key_path,
+        expiry_warning_days=expiry_warning_days,
+    )

@@ -64,18 +64,19 @@ def parse_host(value, option='host', port_option='port'):
     written into the host belongs instead.
     """
     if not isinstance(value, str) or not value:
-        raise EndpointError(
-            '%s must be a non-empty string: the DNS name or IP address, got %r' % (option, value))
+        raise EndpointError('%s must be a non-empty string: the DNS name or IP address, got %r' % (option, value))
     if any(char.isspace() for char in value):
         raise EndpointError("%s '%s' must not contain spaces" % (option, value))
     if '://' in value:
         raise EndpointError(
             "%s '%s' must not contain a scheme (%s://): give the bare DNS name or IP address"
-            % (option, value, value.split('://', 1)[0]))
+            % (option, value, value.split('://', 1)[0])
+        )
     if '/' in value:
         raise EndpointError(
             "%s '%s' must not contain a path (%s): give the bare DNS name or IP address"
-            % (option, value, value[value.index('/'):]))
+            % (option, value, value[value.index('/') :])
+        )
 
     bracketed = value.startswith('[') and value.endswith(']')
     text = value[1:-1] if bracketed else value
@@ -83,15 +84,16 @@ def parse_host(value, option='host', port_option='port'):
         with_port = _HOST_WITH_PORT.match(value)
         if with_port:
             raise EndpointError(
-                "%s '%s' must not contain a port: set %s: %s instead"
-                % (option, value, port_option, with_port.group(2)))
+                "%s '%s' must not contain a port: set %s: %s instead" % (option, value, port_option, with_port.group(2))
+            )
         raise EndpointError("%s '%s' is not a valid DNS name or IP address" % (option, value))
 
     if bracketed or ':' in text:
         if '%' in text:
             raise EndpointError(
                 "%s '%s' must not contain an IPv6 zone index (%s): a certificate cannot name it"
-                % (option, value, text[text.index('%'):]))
+                % (option, value, text[text.index('%') :])
+            )
         if not _is_ipv6(text):
             raise EndpointError("%s '%s' is not a valid IPv6 address" % (option, value))
         address = ipaddress.IPv6Address(text)
@@ -109,7 +111,8 @@ def parse_host(value, option='host', port_option='port'):
     if len(name) > 253 or not all(_DNS_LABEL.match(label) for label in labels):
         raise EndpointError(
             "%s '%s' is not a valid DNS name or IP address: use letters, digits, hyphens and dots,"
-            " labels of 1 to 63 characters" % (option, value))
+            " labels of 1 to 63 characters" % (option, value)
+        )
     return Host(name, 'dns', None)
 
 
@@ -140,7 +143,8 @@ def parse_bind_address(value):
         address = ipaddress.ip_address(text)
     except ValueError:
         raise EndpointError(
-            "bind_address '%s' must be an IPv4 or IPv6 address, or empty for all addresses" % (value,)) from None
+            "bind_address '%s' must be an IPv4 or IPv6 address, or empty for all addresses" % (value,)
+        ) from None
     return '[%s]' % address.compressed if address.version == 6 else address.compressed
 
 
@@ -168,9 +172,16 @@ def published_port(bind_address, host_port, container_port):
     return '%s:%s' % (prefix, mapping) if prefix else mapping
 
 
-def registry_tls_port_facts(host, port=DEFAULT_PORT, topology=DEFAULT_TOPOLOGY, bind_address=None,
-                            registry_port=DEFAULT_REGISTRY_PORT, upstream_host=DEFAULT_UPSTREAM_HOST,
-                            upstream_tls=False, nginx_port=DEFAULT_NGINX_PORT):
+def registry_tls_port_facts(
+    host,
+    port=DEFAULT_PORT,
+    topology=DEFAULT_TOPOLOGY,
+    bind_address=None,
+    registry_port=DEFAULT_REGISTRY_PORT,
+    upstream_host=DEFAULT_UPSTREAM_HOST,
+    upstream_tls=False,
+    nginx_port=DEFAULT_NGINX_PORT,
+):
     """The whole consistent set both roles use (docs/design.md, "registry_tls_port results")."""
     parsed = parse_host(host)
     port = parse_port(port)

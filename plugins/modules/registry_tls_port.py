@@ -252,14 +252,25 @@ def main():
     params = module.params
     try:
         result = registry_tls_port_facts(
-            params['host'], params['port'], params['topology'], params['bind_address'], params['registry_port'],
-            params['upstream_host'], params['upstream_tls'], params['nginx_port'])
+            params['host'],
+            params['port'],
+            params['topology'],
+            params['bind_address'],
+            params['registry_port'],
+            params['upstream_host'],
+            params['upstream_tls'],
+            params['nginx_port'],
+        )
         if params['certificate']:
             if CRYPTOGRAPHY_IMPORT_ERROR:
                 module.fail_json(msg=missing_required_lib('cryptography'), exception=CRYPTOGRAPHY_IMPORT_ERROR)
             result['certificate'], warnings = check_certificate_files(
-                params['certificate'], result['host'], datetime.datetime.now(datetime.timezone.utc),
-                params['private_key'], params['expiry_warning_days'])
+                params['certificate'],
+                result['host'],
+                datetime.datetime.now(datetime.timezone.utc),
+                params['private_key'],
+                params['expiry_warning_days'],
+            )
             for warning in warnings:
                 module.warn(warning)
     except (EndpointError, CertificateError) as error:
