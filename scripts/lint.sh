@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The quality gates, one entry point: ruff check and ruff format --check
 # (both from ruff.toml), yamllint, ansible-lint (profile production, from
-# .ansible-lint), the argument_specs check and ansible-test sanity. Runs every gate even after one fails, prints a summary with the time
-# each took, and exits non-zero when any failed.
+# .ansible-lint), the argument_specs check and ansible-test sanity. Runs
+# every gate even after one fails, prints a summary with the time each took,
+# and exits non-zero when any failed.
 set -uo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$PRIVREG_ROOT" || exit 1
