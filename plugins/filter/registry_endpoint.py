@@ -1,7 +1,7 @@
 # Copyright: privreg.registry contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Filters over module_utils/_endpoint.py: the same functions the registry_tls_port module calls.
+"""Filters over module_utils/_endpoint.py: the same functions the registry_tls_port module and site.yml use.
 
 Documentation: one YAML file per filter beside this one (registry_endpoint.yml, ...).
 """
@@ -18,6 +18,7 @@ from ansible_collections.privreg.registry.plugins.module_utils._endpoint import 
     endpoint,
     registry_tls_port_facts,
     registry_url,
+    topology_role,
 )
 
 
@@ -41,4 +42,5 @@ class FilterModule:
             'registry_url': _as_filter(registry_url),
             'docker_certs_dir': _as_filter(docker_certs_dir),
             'registry_tls_port_facts': _as_filter(registry_tls_port_facts),
+            'registry_topology_role': _as_filter(topology_role),
         }

@@ -24,7 +24,12 @@ DEFAULT_PORT = 443
 DEFAULT_REGISTRY_PORT = 5000
 DEFAULT_NGINX_PORT = 443
 DEFAULT_UPSTREAM_HOST = 'registry'
-TOPOLOGIES = ('native', 'nginx_proxy')
+# The one list of topologies: each names the public role that deploys it.
+TOPOLOGY_ROLES = {
+    'native': 'privreg.registry.registry_native',
+    'nginx_proxy': 'privreg.registry.registry_nginx_proxy',
+}
+TOPOLOGIES = tuple(TOPOLOGY_ROLES)
 DEFAULT_TOPOLOGY = 'nginx_proxy'
 DOCKER_CERTS_D = '/etc/docker/certs.d'
 
@@ -148,6 +153,23 @@ def parse_bind_address(value):
     return '[%s]' % address.compressed if address.version == 6 else address.compressed
 
 
+def check_topology(topology):
+    """Return `topology` if it is one of TOPOLOGIES; anything else is an EndpointError."""
+    if not isinstance(topology, str) or topology not in TOPOLOGY_ROLES:
+        raise EndpointError('topology must be one of %s, got %r' % (', '.join(TOPOLOGIES), topology))
+    return topology
+
+
+def topology_role(topology=None):
+    """The public role that deploys `topology` ('native' -> 'privreg.registry.registry_native').
+
+    None or '' (an unset inventory variable) is the default topology, nginx_proxy.
+    """
+    if topology is None or topology == '':
+        topology = DEFAULT_TOPOLOGY
+    return TOPOLOGY_ROLES[check_topology(topology)]
+
+
 def endpoint(host, port=DEFAULT_PORT):
     """What clients type: host[:port], the port left out for 443, IPv6 in brackets."""
     literal = parse_host(host).literal
@@ -188,8 +210,7 @@ def registry_tls_port_facts(
     registry_port = parse_port(registry_port, 'registry_port')
     nginx_port = parse_port(nginx_port, 'nginx_port')
     upstream = parse_host(upstream_host, 'upstream_host', 'registry_port')
-    if topology not in TOPOLOGIES:
-        raise EndpointError('topology must be one of %s, got %r' % (', '.join(TOPOLOGIES), topology))
+    check_topology(topology)
     if not isinstance(upstream_tls, bool):
         raise EndpointError('upstream_tls must be true or false, got %r' % (upstream_tls,))
 

@@ -228,7 +228,12 @@ from ansible_collections.privreg.registry.plugins.module_utils._certificate impo
     CertificateError,
     check_certificate_files,
 )
-from ansible_collections.privreg.registry.plugins.module_utils._endpoint import EndpointError, registry_tls_port_facts  # noqa: E402
+from ansible_collections.privreg.registry.plugins.module_utils._endpoint import (  # noqa: E402
+    DEFAULT_TOPOLOGY,
+    TOPOLOGIES,
+    EndpointError,
+    registry_tls_port_facts,
+)
 
 
 def main():
@@ -236,7 +241,7 @@ def main():
         argument_spec=dict(
             host=dict(type='str', required=True),
             port=dict(type='int', default=443),
-            topology=dict(type='str', choices=['native', 'nginx_proxy'], default='nginx_proxy'),
+            topology=dict(type='str', choices=list(TOPOLOGIES), default=DEFAULT_TOPOLOGY),
             bind_address=dict(type='str'),
             registry_port=dict(type='int', default=5000),
             upstream_host=dict(type='str', default='registry'),

@@ -266,3 +266,40 @@ def test_filter_error_reaches_the_playbook(tmp_path):
     )
     assert proc.returncode == 2
     assert "host 'r.example.test:5000' must not contain a port: set port: 5000 instead" in proc.stdout + proc.stderr
+
+
+TOPOLOGY_ROLE_PLAYBOOK = '''
+- name: The topology filter names the role, as site.yml uses it
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Each topology names its role; unset is nginx_proxy
+      ansible.builtin.assert:
+        that:
+          - ('native' | privreg.registry.registry_topology_role) == 'privreg.registry.registry_native'
+          - ('nginx_proxy' | privreg.registry.registry_topology_role) == 'privreg.registry.registry_nginx_proxy'
+          - (registry_topology | default('') | privreg.registry.registry_topology_role)
+            == 'privreg.registry.registry_nginx_proxy'
+          - (registry_topology | default(None) | privreg.registry.registry_topology_role)
+            == 'privreg.registry.registry_nginx_proxy'
+        quiet: true
+
+    - name: A topology from an inventory variable names its role
+      ansible.builtin.debug:
+        msg: "{{ topology | privreg.registry.registry_topology_role }}"
+      vars:
+        topology: "{{ topology_from_inventory }}"
+'''
+
+
+@pytest.mark.parametrize(
+    'topology, rc, expected',
+    [
+        ('native', 0, '"msg": "privreg.registry.registry_native"'),
+        ('proxy', 2, "topology must be one of native, nginx_proxy, got 'proxy'"),
+    ],
+)
+def test_topology_role_filter_in_a_playbook(tmp_path, topology, rc, expected):
+    proc = run_playbook(TOPOLOGY_ROLE_PLAYBOOK, tmp_path, '-e', 'topology_from_inventory=' + topology)
+    assert proc.returncode == rc, proc.stdout + proc.stderr
+    assert expected in proc.stdout + proc.stderr

@@ -6,13 +6,19 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.privreg.registry.plugins.filter.registry_endpoint import FilterModule
-from ansible_collections.privreg.registry.plugins.module_utils._endpoint import registry_tls_port_facts
+from ansible_collections.privreg.registry.plugins.module_utils._endpoint import registry_tls_port_facts, topology_role
 
 FILTERS = FilterModule().filters()
 
 
 def test_filter_names():
-    assert sorted(FILTERS) == ['docker_certs_dir', 'registry_endpoint', 'registry_tls_port_facts', 'registry_url']
+    assert sorted(FILTERS) == [
+        'docker_certs_dir',
+        'registry_endpoint',
+        'registry_tls_port_facts',
+        'registry_topology_role',
+        'registry_url',
+    ]
 
 
 @pytest.mark.parametrize(
@@ -31,6 +37,19 @@ def test_filters(args, endpoint):
     assert FILTERS['registry_endpoint'](*args) == endpoint
     assert FILTERS['registry_url'](*args) == 'https://' + endpoint
     assert FILTERS['docker_certs_dir'](*args) == '/etc/docker/certs.d/' + endpoint
+
+
+@pytest.mark.parametrize(
+    'topology, role',
+    [
+        ('native', 'privreg.registry.registry_native'),
+        ('nginx_proxy', 'privreg.registry.registry_nginx_proxy'),
+        ('', 'privreg.registry.registry_nginx_proxy'),
+        (None, 'privreg.registry.registry_nginx_proxy'),
+    ],
+)
+def test_registry_topology_role_filter(topology, role):
+    assert FILTERS['registry_topology_role'](topology) == role == topology_role(topology)
 
 
 @pytest.mark.parametrize(
@@ -66,6 +85,9 @@ def test_registry_tls_port_facts_filter(args, kwargs):
             ('r.example', 443, 'proxy'),
             "topology must be one of native, nginx_proxy, got 'proxy'",
         ),
+        ('registry_topology_role', ('proxy',), "topology must be one of native, nginx_proxy, got 'proxy'"),
+        ('registry_topology_role', ('Native',), "topology must be one of native, nginx_proxy, got 'Native'"),
+        ('registry_topology_role', (0,), 'topology must be one of native, nginx_proxy, got 0'),
     ],
 )
 def test_bad_input_is_a_filter_error_with_the_same_message(name, args, message):

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
 
 from ansible_collections.privreg.registry.plugins.module_utils._endpoint import (
+    DEFAULT_TOPOLOGY,
+    TOPOLOGIES,
+    TOPOLOGY_ROLES,
     EndpointError,
     docker_certs_dir,
     endpoint,
@@ -13,7 +18,10 @@ from ansible_collections.privreg.registry.plugins.module_utils._endpoint import 
     parse_port,
     registry_tls_port_facts,
     registry_url,
+    topology_role,
 )
+
+COLLECTION_ROOT = pathlib.Path(__file__).resolve().parents[4]
 
 
 @pytest.mark.parametrize(
@@ -305,4 +313,53 @@ def test_registry_tls_port_facts_inner_ports(kwargs, key, value):
 def test_registry_tls_port_facts_rejects(kwargs, message):
     with pytest.raises(EndpointError) as error:
         registry_tls_port_facts(**kwargs)
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize(
+    'topology, role',
+    [
+        ('native', 'privreg.registry.registry_native'),
+        ('nginx_proxy', 'privreg.registry.registry_nginx_proxy'),
+        ('', 'privreg.registry.registry_nginx_proxy'),
+        (None, 'privreg.registry.registry_nginx_proxy'),
+    ],
+)
+def test_topology_role(topology, role):
+    assert topology_role(topology) == role
+
+
+def test_topology_role_default_is_nginx_proxy():
+    assert DEFAULT_TOPOLOGY == 'nginx_proxy'
+    assert topology_role() == topology_role(DEFAULT_TOPOLOGY) == 'privreg.registry.registry_nginx_proxy'
+
+
+def test_every_topology_has_a_role_of_the_collection():
+    assert TOPOLOGIES == ('native', 'nginx_proxy')
+    for topology in TOPOLOGIES:
+        namespace, name, role = topology_role(topology).split('.')
+        assert (namespace, name) == ('privreg', 'registry')
+        assert (COLLECTION_ROOT / 'roles' / role / 'tasks' / 'main.yml').is_file()
+    assert sorted(TOPOLOGY_ROLES) == sorted(TOPOLOGIES)
+
+
+@pytest.mark.parametrize(
+    'topology, message',
+    [
+        ('proxy', "topology must be one of native, nginx_proxy, got 'proxy'"),
+        ('Native', "topology must be one of native, nginx_proxy, got 'Native'"),
+        (' native', "topology must be one of native, nginx_proxy, got ' native'"),
+        ('registry_native', "topology must be one of native, nginx_proxy, got 'registry_native'"),
+        (
+            'privreg.registry.registry_native',
+            "topology must be one of native, nginx_proxy, got 'privreg.registry.registry_native'",
+        ),
+        (0, 'topology must be one of native, nginx_proxy, got 0'),
+        (False, 'topology must be one of native, nginx_proxy, got False'),
+        (['native'], "topology must be one of native, nginx_proxy, got ['native']"),
+    ],
+)
+def test_topology_role_rejects(topology, message):
+    with pytest.raises(EndpointError) as error:
+        topology_role(topology)
     assert str(error.value) == message
