@@ -16,7 +16,6 @@ from ansible_collections.privreg.registry.plugins.module_utils._endpoint import 
     EndpointError,
     docker_certs_dir,
     endpoint,
-    registry_tls_port_facts,
     registry_url,
     topology_role,
 )
@@ -41,6 +40,5 @@ class FilterModule:
             'registry_endpoint': _as_filter(endpoint),
             'registry_url': _as_filter(registry_url),
             'docker_certs_dir': _as_filter(docker_certs_dir),
-            'registry_tls_port_facts': _as_filter(registry_tls_port_facts),
             'registry_topology_role': _as_filter(topology_role),
         }

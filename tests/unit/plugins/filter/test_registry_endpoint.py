@@ -6,7 +6,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.privreg.registry.plugins.filter.registry_endpoint import FilterModule
-from ansible_collections.privreg.registry.plugins.module_utils._endpoint import registry_tls_port_facts, topology_role
+from ansible_collections.privreg.registry.plugins.module_utils._endpoint import topology_role
 
 FILTERS = FilterModule().filters()
 
@@ -15,7 +15,6 @@ def test_filter_names():
     assert sorted(FILTERS) == [
         'docker_certs_dir',
         'registry_endpoint',
-        'registry_tls_port_facts',
         'registry_topology_role',
         'registry_url',
     ]
@@ -53,19 +52,6 @@ def test_registry_topology_role_filter(topology, role):
 
 
 @pytest.mark.parametrize(
-    'args, kwargs',
-    [
-        (('r.example', 44301), {}),
-        (('10.0.0.5', 5000, 'native', '127.0.0.1'), {}),
-        (('::1',), dict(port=44301, topology='native', bind_address='::1', registry_port=5443)),
-        (('r.example',), dict(upstream_host='privreg-registry', upstream_tls=True, nginx_port=8443)),
-    ],
-)
-def test_registry_tls_port_facts_filter(args, kwargs):
-    assert FILTERS['registry_tls_port_facts'](*args, **kwargs) == registry_tls_port_facts(*args, **kwargs)
-
-
-@pytest.mark.parametrize(
     'name, args, message',
     [
         (
@@ -80,11 +66,6 @@ def test_registry_tls_port_facts_filter(args, kwargs):
         ),
         ('docker_certs_dir', ('r.example', 0), 'port must be an integer from 1 to 65535, got 0'),
         ('registry_endpoint', ('r example', 443), "host 'r example' must not contain spaces"),
-        (
-            'registry_tls_port_facts',
-            ('r.example', 443, 'proxy'),
-            "topology must be one of native, nginx_proxy, got 'proxy'",
-        ),
         ('registry_topology_role', ('proxy',), "topology must be one of native, nginx_proxy, got 'proxy'"),
         ('registry_topology_role', ('Native',), "topology must be one of native, nginx_proxy, got 'Native'"),
         ('registry_topology_role', (0,), 'topology must be one of native, nginx_proxy, got 0'),
