@@ -28,18 +28,9 @@ attributes:
   diff_mode:
     support: none
     description: Nothing changes, so there is nothing to show.
+extends_documentation_fragment:
+  - privreg.registry._registry_endpoint
 options:
-  host:
-    description:
-      - The DNS name or IP address clients use to reach the registry.
-      - An IPv6 address may be given with or without brackets.
-      - No scheme, path, port or spaces.
-    type: str
-    required: true
-  port:
-    description: The TLS port clients use (1 to 65535).
-    type: int
-    default: 443
   topology:
     description:
       - V(native) publishes the registry container, which terminates TLS and checks accounts.
