@@ -98,12 +98,21 @@ def covers(names, host):
     return any(ipaddress.ip_address(name[len('IP:') :]) == host.ip for name in names if name.startswith('IP:'))
 
 
-def _utc(certificate, field):
-    """not_valid_before/after as aware UTC datetimes, on cryptography before and after 42."""
-    value = getattr(certificate, field + '_utc', None)
-    if value is None:
-        value = getattr(certificate, field).replace(tzinfo=datetime.timezone.utc)
-    return value
+def validity(certificate):
+    """(not_before, not_after) of the certificate as aware UTC datetimes.
+
+    cryptography >= 42 has not_valid_before_utc / not_valid_after_utc and deprecates
+    the naive not_valid_before / not_valid_after. Hosts run older ones: Debian 12's
+    python3-cryptography is 38, which has only the naive values (in UTC). Drop the
+    fallback once every supported host OS ships cryptography >= 42.
+    """
+    try:
+        return certificate.not_valid_before_utc, certificate.not_valid_after_utc
+    except AttributeError:  # cryptography < 42
+        return (
+            certificate.not_valid_before.replace(tzinfo=datetime.timezone.utc),
+            certificate.not_valid_after.replace(tzinfo=datetime.timezone.utc),
+        )
 
 
 def sha256_fingerprint(certificate):
@@ -113,12 +122,12 @@ def sha256_fingerprint(certificate):
 
 def certificate_facts(certificate, now):
     """What the module returns about the certificate: names, window, fingerprint; never key material."""
-    not_after = _utc(certificate, 'not_valid_after')
+    not_before, not_after = validity(certificate)
     return {
         'subject': certificate.subject.rfc4514_string(),
         'issuer': certificate.issuer.rfc4514_string(),
         'subject_alt_names': subject_alt_names(certificate),
-        'not_before': _utc(certificate, 'not_valid_before').strftime(_TIME_FORMAT),
+        'not_before': not_before.strftime(_TIME_FORMAT),
         'not_after': not_after.strftime(_TIME_FORMAT),
         'days_left': (not_after - now).days,
         'sha256_fingerprint': sha256_fingerprint(certificate),
@@ -156,13 +165,13 @@ def check_certificate(
             % (cert_path, parsed_host.name, ', '.join(names), _wanted_name(parsed_host))
         )
 
-    not_before = _utc(certificate, 'not_valid_before')
+    not_before, not_after = validity(certificate)
     if now < not_before:
         raise CertificateError(
             'certificate %s is not valid before %s (now %s): check the clock of the target or reissue it'
             % (cert_path, facts['not_before'], now.strftime(_TIME_FORMAT))
         )
-    if now > _utc(certificate, 'not_valid_after'):
+    if now > not_after:
         raise CertificateError('certificate %s expired on %s: renew it' % (cert_path, facts['not_after']))
 
     if key_pem is not None:

@@ -74,7 +74,7 @@ options:
     type: int
     default: 30
 requirements:
-  - cryptography >= 41 on the target, when O(certificate) is given
+  - cryptography >= 38 on the target (Debian 12's python3-cryptography), when O(certificate) is given
 seealso:
   - plugin: privreg.registry.registry_endpoint
     plugin_type: filter

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import types
 
 import pytest
 from cryptography import x509
@@ -16,6 +17,7 @@ from ansible_collections.privreg.registry.plugins.module_utils._certificate impo
     check_certificate,
     check_certificate_files,
     dns_name_matches,
+    validity,
 )
 
 UTC = datetime.UTC
@@ -276,3 +278,24 @@ def test_check_certificate_files_missing(tmp_path, missing, message):
     with pytest.raises(CertificateError) as error:
         check_certificate_files(str(paths['certificate']), 'r.example', NOW, str(paths['private_key']))
     assert str(error.value) == message.format(path=paths[missing])
+
+
+NAIVE_JAN_2026 = JAN_2026.replace(tzinfo=None)
+NAIVE_JAN_2027 = JAN_2027.replace(tzinfo=None)
+
+
+@pytest.mark.parametrize(
+    'certificate',
+    [
+        make_cert(),
+        # cryptography >= 42
+        types.SimpleNamespace(not_valid_before_utc=JAN_2026, not_valid_after_utc=JAN_2027),
+        # cryptography < 42 (Debian 12: 38): naive datetimes in UTC only
+        types.SimpleNamespace(not_valid_before=NAIVE_JAN_2026, not_valid_after=NAIVE_JAN_2027),
+    ],
+    ids=['cryptography', 'since_42', 'before_42'],
+)
+def test_validity_is_aware_utc(certificate):
+    not_before, not_after = validity(certificate)
+    assert (not_before, not_after) == (JAN_2026, JAN_2027)
+    assert not_before.tzinfo == not_after.tzinfo == UTC
