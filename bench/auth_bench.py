@@ -47,8 +47,7 @@ BLOB_MIB = 256
 REPOSITORY = "bench/blob"
 CA_FILE = f"{BASE_DIR}/certs/ca.crt"
 
-PLAYBOOK = [{"hosts": "localhost", "gather_facts": True,
-             "roles": [{"role": "privreg.registry.registry_nginx_proxy"}]}]
+PLAYBOOK = [{"hosts": "localhost", "gather_facts": True, "roles": [{"role": "privreg.registry.registry_nginx_proxy"}]}]
 
 
 def deployment_vars(nginx_image, registry_image, ttl):
@@ -78,8 +77,13 @@ def converge(folder, variables):
     with open(os.open(extra, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         json.dump(variables, f)
     env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING="False", ANSIBLE_INVENTORY_UNPARSED_WARNING="False")
-    done = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", f"@{extra}", playbook],
-                          env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", f"@{extra}", playbook],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         sys.exit("auth_bench: the role failed:\n" + done.stdout[-3000:] + done.stderr[-2000:])
 
@@ -93,7 +97,11 @@ def start_no_auth_nginx(folder, nginx_image):
     live = os.path.join(BASE_DIR, "nginx", "nginx.conf")
     with open(live) as f:
         text = f.read()
-    lines = [line for line in text.splitlines(keepends=True) if line.split()[:1] not in (["auth_basic"], ["auth_basic_user_file"])]
+    lines = [
+        line
+        for line in text.splitlines(keepends=True)
+        if line.split()[:1] not in (["auth_basic"], ["auth_basic_user_file"])
+    ]
     if len(lines) != len(text.splitlines()) - 2:
         sys.exit(f"auth_bench: {live} does not hold exactly two auth_basic lines")
     conf_dir = os.path.join(folder, "noauth")
@@ -101,10 +109,28 @@ def start_no_auth_nginx(folder, nginx_image):
     with open(os.path.join(conf_dir, "nginx.conf"), "w") as f:
         f.writelines(lines)
     docker("rm", "-f", NO_AUTH_NGINX, check=False)
-    docker("run", "-d", "--name", NO_AUTH_NGINX, "--label", "privreg.molecule=bench", "--network", NETWORK,
-           "-p", f"127.0.0.1:{NO_AUTH_PORT}:443", "-v", f"{conf_dir}:/etc/nginx/registry:ro",
-           "-v", f"{BASE_DIR}/certs:/etc/nginx/certs:ro", nginx_image,
-           "nginx", "-c", "/etc/nginx/registry/nginx.conf", "-g", "daemon off;")
+    docker(
+        "run",
+        "-d",
+        "--name",
+        NO_AUTH_NGINX,
+        "--label",
+        "privreg.molecule=bench",
+        "--network",
+        NETWORK,
+        "-p",
+        f"127.0.0.1:{NO_AUTH_PORT}:443",
+        "-v",
+        f"{conf_dir}:/etc/nginx/registry:ro",
+        "-v",
+        f"{BASE_DIR}/certs:/etc/nginx/certs:ro",
+        nginx_image,
+        "nginx",
+        "-c",
+        "/etc/nginx/registry/nginx.conf",
+        "-g",
+        "daemon off;",
+    )
     wait_for(f"https://localhost:{NO_AUTH_PORT}/v2/", 200, auth=False)
 
 
@@ -131,8 +157,12 @@ def ab(url, concurrency, count, auth):
     if "Requests per second" not in done.stdout:
         sys.exit(f"auth_bench: ab failed on {url}: {(done.stderr or done.stdout).strip()[-500:]}")
     figures = {}
-    for name, pattern in (("rps", r"Requests per second:\s+([\d.]+)"), ("complete", r"Complete requests:\s+(\d+)"),
-                          ("failed", r"Failed requests:\s+(\d+)"), ("non2xx", r"Non-2xx responses:\s+(\d+)")):
+    for name, pattern in (
+        ("rps", r"Requests per second:\s+([\d.]+)"),
+        ("complete", r"Complete requests:\s+(\d+)"),
+        ("failed", r"Failed requests:\s+(\d+)"),
+        ("non2xx", r"Non-2xx responses:\s+(\d+)"),
+    ):
         found = re.search(pattern, done.stdout)
         figures[name] = float(found.group(1)) if found else 0.0
     return figures, " ".join([*shown, url])
@@ -145,8 +175,14 @@ def push_blob(url, data):
     started = requests.post(f"{url}/v2/{REPOSITORY}/blobs/uploads/", headers=headers, verify=CA_FILE, timeout=60)
     started.raise_for_status()
     location = started.headers["Location"]
-    done = requests.put(location, params={"digest": digest}, data=data, verify=CA_FILE, timeout=600,
-                        headers=dict(headers, **{"Content-Type": "application/octet-stream"}))
+    done = requests.put(
+        location,
+        params={"digest": digest},
+        data=data,
+        verify=CA_FILE,
+        timeout=600,
+        headers=dict(headers, **{"Content-Type": "application/octet-stream"}),
+    )
     done.raise_for_status()
     return digest
 
@@ -155,13 +191,39 @@ def download_mbps(url, auth, resolve=None):
     """Best of three curl downloads, MB/s (10^6 bytes); ``resolve``: curl's host:port:address."""
     config = f'header = "Authorization: {AUTH_HEADER}"\n' if auth else ""
     options = ["--resolve", resolve] if resolve else []
-    command = ["curl", "-sS", "--cacert", CA_FILE, *options, "-K", "-", "-o", "/dev/null", "-w", "%{speed_download}", url]
+    command = [
+        "curl",
+        "-sS",
+        "--cacert",
+        CA_FILE,
+        *options,
+        "-K",
+        "-",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{speed_download}",
+        url,
+    ]
     speeds = []
     for _attempt in range(3):
         done = subprocess.run(command, input=config, capture_output=True, text=True, check=True)
         speeds.append(float(done.stdout) / 1e6)
-    shown = " ".join(["curl", "-s", "--cacert", CA_FILE, *options, "-o", "/dev/null", "-w", "'%{speed_download}'",
-                      *(['-H "Authorization: Basic $BENCH_AUTH"'] if auth else []), url])
+    shown = " ".join(
+        [
+            "curl",
+            "-s",
+            "--cacert",
+            CA_FILE,
+            *options,
+            "-o",
+            "/dev/null",
+            "-w",
+            "'%{speed_download}'",
+            *(['-H "Authorization: Basic $BENCH_AUTH"'] if auth else []),
+            url,
+        ]
+    )
     return max(speeds), shown
 
 
@@ -182,10 +244,14 @@ def main():
 
     with tempfile.TemporaryDirectory() as folder:
         try:
-            print(f"# {time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} cores, load average "
-                  f"{os.getloadavg()[0]:.2f}, nginx image {options.nginx_image}, bcrypt cost 10")
-            print(f"# export BENCH_AUTH={base64.b64encode(f'{USER}:{PASSWORD}'.encode()).decode()}"
-                  f"  (user {USER}, a throwaway password; 127.0.0.1 only)")
+            print(
+                f"# {time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} cores, load average "
+                f"{os.getloadavg()[0]:.2f}, nginx image {options.nginx_image}, bcrypt cost 10"
+            )
+            print(
+                f"# export BENCH_AUTH={base64.b64encode(f'{USER}:{PASSWORD}'.encode()).decode()}"
+                f"  (user {USER}, a throwaway password; 127.0.0.1 only)"
+            )
             print("# to re-run a command below: python bench/auth_bench.py --keep (the deployment stays)")
 
             converge(folder, deployment_vars(options.nginx_image, options.registry_image, 0))
@@ -203,14 +269,19 @@ def main():
             data = os.urandom(BLOB_MIB * 1024 * 1024)
             digest = push_blob(f"https://localhost:{PORT}", data)
             del data
-            address = docker("inspect", "-f", f"{{{{(index .NetworkSettings.Networks \"{NETWORK}\").IPAddress}}}}", REGISTRY)
+            address = docker(
+                "inspect", "-f", f"{{{{(index .NetworkSettings.Networks \"{NETWORK}\").IPAddress}}}}", REGISTRY
+            )
             blob = f"/v2/{REPOSITORY}/blobs/{digest}"
             results["pull_proxy"] = download_mbps(f"https://localhost:{PORT}{blob}", auth=True)
             results["pull_direct"] = download_mbps(f"http://{address}:5000{blob}", auth=False)
             # The published port goes through the engine's docker-proxy; nginx's own address does not.
-            nginx_address = docker("inspect", "-f", f"{{{{(index .NetworkSettings.Networks \"{NETWORK}\").IPAddress}}}}", NGINX)
-            results["pull_nginx_address"] = download_mbps(f"https://localhost{blob}", auth=True,
-                                                          resolve=f"localhost:443:{nginx_address}")
+            nginx_address = docker(
+                "inspect", "-f", f"{{{{(index .NetworkSettings.Networks \"{NETWORK}\").IPAddress}}}}", NGINX
+            )
+            results["pull_nginx_address"] = download_mbps(
+                f"https://localhost{blob}", auth=True, resolve=f"localhost:443:{nginx_address}"
+            )
         finally:
             if not options.keep:
                 docker("rm", "-f", NO_AUTH_NGINX, NGINX, REGISTRY, check=False)
@@ -220,23 +291,29 @@ def main():
 
     print()
     print(f"{'figure':<46} {'value':>16}   command")
-    for key, label in (("noauth", "GET /v2/ req/s, -c 4, no auth"),
-                       ("nocache", "GET /v2/ req/s, -c 4, auth, no cache (ttl 0)"),
-                       ("cache", "GET /v2/ req/s, -c 4, auth, cache (ttl 60)")):
+    for key, label in (
+        ("noauth", "GET /v2/ req/s, -c 4, no auth"),
+        ("nocache", "GET /v2/ req/s, -c 4, auth, no cache (ttl 0)"),
+        ("cache", "GET /v2/ req/s, -c 4, auth, cache (ttl 60)"),
+    ):
         figures, command = results[key]
         report(label, f"{figures['rps']:.1f}", command)
     base = results["noauth"][0]["rps"]
     report("ratio auth+cache / no auth", f"{results['cache'][0]['rps'] / base:.3f}", "(the two lines above)")
     report("ratio auth, no cache / no auth", f"{results['nocache'][0]['rps'] / base:.3f}", "")
-    for key, label in (("noauth256", "-c 256: failed / non-2xx, no auth"),
-                       ("nocache256", "-c 256: failed / non-2xx, auth, no cache"),
-                       ("cache256", "-c 256: failed / non-2xx, auth, cache")):
+    for key, label in (
+        ("noauth256", "-c 256: failed / non-2xx, no auth"),
+        ("nocache256", "-c 256: failed / non-2xx, auth, no cache"),
+        ("cache256", "-c 256: failed / non-2xx, auth, cache"),
+    ):
         figures, command = results[key]
         value = f"{figures['failed']:.0f}/{figures['non2xx']:.0f} of {figures['complete']:.0f}"
         report(label, value, command)
-    for key, label in (("pull_proxy", f"blob MB/s ({BLOB_MIB} MiB), nginx, published port"),
-                       ("pull_nginx_address", f"blob MB/s ({BLOB_MIB} MiB), nginx, its address"),
-                       ("pull_direct", f"blob MB/s ({BLOB_MIB} MiB), registry, its address")):
+    for key, label in (
+        ("pull_proxy", f"blob MB/s ({BLOB_MIB} MiB), nginx, published port"),
+        ("pull_nginx_address", f"blob MB/s ({BLOB_MIB} MiB), nginx, its address"),
+        ("pull_direct", f"blob MB/s ({BLOB_MIB} MiB), registry, its address"),
+    ):
         speed, command = results[key]
         report(label, f"{speed:.0f}", command)
     direct = results["pull_direct"][0]

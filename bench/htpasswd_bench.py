@@ -67,12 +67,24 @@ def main():
 
         playbook = os.path.join(folder, "playbook.yml")
         with open(playbook, "w") as f:
-            json.dump([{"hosts": "localhost", "gather_facts": False, "tasks": [
-                {"name": "users are present", "no_log": True, "privreg.registry.registry_htpasswd": request}]}], f)
+            json.dump(
+                [
+                    {
+                        "hosts": "localhost",
+                        "gather_facts": False,
+                        "tasks": [
+                            {"name": "users are present", "no_log": True, "privreg.registry.registry_htpasswd": request}
+                        ],
+                    }
+                ],
+                f,
+            )
         ansible = timed(run_playbook, playbook)[0]
 
-    print("users: %d at cost %d, cores: %d, load average: %.2f" % (
-        options.users, options.cost, cores(), os.getloadavg()[0]))
+    print(
+        "users: %d at cost %d, cores: %d, load average: %.2f"
+        % (options.users, options.cost, cores(), os.getloadavg()[0])
+    )
     print("single-threaded sum of checks: %7.2f s" % single)
     print("module re-run (process):       %7.2f s  changed=%s" % (module, result["changed"]))
     print("module re-run (ansible-playbook): %4.2f s" % ansible)

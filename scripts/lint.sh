@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The quality gates, one entry point: ruff, yamllint, ansible-lint (profile
-# production, from .ansible-lint), the argument_specs check and ansible-test
-# sanity. Runs every gate even after one fails, prints a summary with the time
-# each took, and exits non-zero when any failed.
+# The quality gates, one entry point: ruff check and ruff format --check
+# (both from ruff.toml), yamllint, ansible-lint (profile production, from
+# .ansible-lint), the argument_specs check and ansible-test sanity. Runs
+# every gate even after one fails, prints a summary with the time each took,
+# and exits non-zero when any failed.
 set -uo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$PRIVREG_ROOT" || exit 1
@@ -26,6 +27,7 @@ gate() {
 }
 
 gate ruff ruff check .
+gate ruff-format ruff format --check .
 gate yamllint yamllint --strict .
 # --offline: ansible-lint would otherwise install requirements.yml from
 # Galaxy, which is unreachable; the dependencies come with the ansible package.

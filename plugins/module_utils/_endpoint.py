@@ -1,6 +1,9 @@
-# -*- coding: utf-8 -*-
 # Copyright: privreg.registry contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This module util is PRIVATE to privreg.registry: its functions may change in any release.
+# Other collections, roles and playbooks use the modules and filters instead.
+
 """Host, port and URL arithmetic of a registry on any TLS port.
 
 One source of truth for the registry_tls_port module, the registry_endpoint
@@ -11,8 +14,7 @@ Pure functions: no I/O, no Ansible imports. Bad input raises EndpointError
 with a message that says what is wrong and what to do.
 """
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
+from __future__ import annotations
 
 import ipaddress
 import re
@@ -22,7 +24,12 @@ DEFAULT_PORT = 443
 DEFAULT_REGISTRY_PORT = 5000
 DEFAULT_NGINX_PORT = 443
 DEFAULT_UPSTREAM_HOST = 'registry'
-TOPOLOGIES = ('native', 'nginx_proxy')
+# The one list of topologies: each names the public role that deploys it.
+TOPOLOGY_ROLES = {
+    'native': 'privreg.registry.registry_native',
+    'nginx_proxy': 'privreg.registry.registry_nginx_proxy',
+}
+TOPOLOGIES = tuple(TOPOLOGY_ROLES)
 DEFAULT_TOPOLOGY = 'nginx_proxy'
 DOCKER_CERTS_D = '/etc/docker/certs.d'
 
@@ -62,18 +69,19 @@ def parse_host(value, option='host', port_option='port'):
     written into the host belongs instead.
     """
     if not isinstance(value, str) or not value:
-        raise EndpointError(
-            '%s must be a non-empty string: the DNS name or IP address, got %r' % (option, value))
+        raise EndpointError('%s must be a non-empty string: the DNS name or IP address, got %r' % (option, value))
     if any(char.isspace() for char in value):
         raise EndpointError("%s '%s' must not contain spaces" % (option, value))
     if '://' in value:
         raise EndpointError(
             "%s '%s' must not contain a scheme (%s://): give the bare DNS name or IP address"
-            % (option, value, value.split('://', 1)[0]))
+            % (option, value, value.split('://', 1)[0])
+        )
     if '/' in value:
         raise EndpointError(
             "%s '%s' must not contain a path (%s): give the bare DNS name or IP address"
-            % (option, value, value[value.index('/'):]))
+            % (option, value, value[value.index('/') :])
+        )
 
     bracketed = value.startswith('[') and value.endswith(']')
     text = value[1:-1] if bracketed else value
@@ -81,15 +89,16 @@ def parse_host(value, option='host', port_option='port'):
         with_port = _HOST_WITH_PORT.match(value)
         if with_port:
             raise EndpointError(
-                "%s '%s' must not contain a port: set %s: %s instead"
-                % (option, value, port_option, with_port.group(2)))
+                "%s '%s' must not contain a port: set %s: %s instead" % (option, value, port_option, with_port.group(2))
+            )
         raise EndpointError("%s '%s' is not a valid DNS name or IP address" % (option, value))
 
     if bracketed or ':' in text:
         if '%' in text:
             raise EndpointError(
                 "%s '%s' must not contain an IPv6 zone index (%s): a certificate cannot name it"
-                % (option, value, text[text.index('%'):]))
+                % (option, value, text[text.index('%') :])
+            )
         if not _is_ipv6(text):
             raise EndpointError("%s '%s' is not a valid IPv6 address" % (option, value))
         address = ipaddress.IPv6Address(text)
@@ -107,7 +116,8 @@ def parse_host(value, option='host', port_option='port'):
     if len(name) > 253 or not all(_DNS_LABEL.match(label) for label in labels):
         raise EndpointError(
             "%s '%s' is not a valid DNS name or IP address: use letters, digits, hyphens and dots,"
-            " labels of 1 to 63 characters" % (option, value))
+            " labels of 1 to 63 characters" % (option, value)
+        )
     return Host(name, 'dns', None)
 
 
@@ -138,8 +148,26 @@ def parse_bind_address(value):
         address = ipaddress.ip_address(text)
     except ValueError:
         raise EndpointError(
-            "bind_address '%s' must be an IPv4 or IPv6 address, or empty for all addresses" % (value,)) from None
+            "bind_address '%s' must be an IPv4 or IPv6 address, or empty for all addresses" % (value,)
+        ) from None
     return '[%s]' % address.compressed if address.version == 6 else address.compressed
+
+
+def check_topology(topology):
+    """Return `topology` if it is one of TOPOLOGIES; anything else is an EndpointError."""
+    if not isinstance(topology, str) or topology not in TOPOLOGY_ROLES:
+        raise EndpointError('topology must be one of %s, got %r' % (', '.join(TOPOLOGIES), topology))
+    return topology
+
+
+def topology_role(topology=None):
+    """The public role that deploys `topology` ('native' -> 'privreg.registry.registry_native').
+
+    None or '' (an unset inventory variable) is the default topology, nginx_proxy.
+    """
+    if topology is None or topology == '':
+        topology = DEFAULT_TOPOLOGY
+    return TOPOLOGY_ROLES[check_topology(topology)]
 
 
 def endpoint(host, port=DEFAULT_PORT):
@@ -166,17 +194,23 @@ def published_port(bind_address, host_port, container_port):
     return '%s:%s' % (prefix, mapping) if prefix else mapping
 
 
-def registry_tls_port_facts(host, port=DEFAULT_PORT, topology=DEFAULT_TOPOLOGY, bind_address=None,
-                            registry_port=DEFAULT_REGISTRY_PORT, upstream_host=DEFAULT_UPSTREAM_HOST,
-                            upstream_tls=False, nginx_port=DEFAULT_NGINX_PORT):
+def registry_tls_port_facts(
+    host,
+    port=DEFAULT_PORT,
+    topology=DEFAULT_TOPOLOGY,
+    bind_address=None,
+    registry_port=DEFAULT_REGISTRY_PORT,
+    upstream_host=DEFAULT_UPSTREAM_HOST,
+    upstream_tls=False,
+    nginx_port=DEFAULT_NGINX_PORT,
+):
     """The whole consistent set both roles use (docs/design.md, "registry_tls_port results")."""
     parsed = parse_host(host)
     port = parse_port(port)
     registry_port = parse_port(registry_port, 'registry_port')
     nginx_port = parse_port(nginx_port, 'nginx_port')
     upstream = parse_host(upstream_host, 'upstream_host', 'registry_port')
-    if topology not in TOPOLOGIES:
-        raise EndpointError('topology must be one of %s, got %r' % (', '.join(TOPOLOGIES), topology))
+    check_topology(topology)
     if not isinstance(upstream_tls, bool):
         raise EndpointError('upstream_tls must be true or false, got %r' % (upstream_tls,))
 

@@ -1,5 +1,9 @@
-# -*- coding: utf-8 -*-
+# Copyright: privreg.registry contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This module util is PRIVATE to privreg.registry: its functions may change in any release.
+# Other collections, roles and playbooks use the modules and filters instead.
+
 """bcrypt htpasswd files that the registry, nginx and Apache all accept.
 
 Decide first, then act: parse() reads a file's text, validate_users() checks a
@@ -10,8 +14,7 @@ Hashing and checking go through functions plan() receives, so tests can count
 them; the defaults use every core (pyca bcrypt releases the GIL while hashing).
 """
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
+from __future__ import annotations
 
 import os
 import re
@@ -88,8 +91,10 @@ def password_problem(password):
         return "password contains a NUL character"
     size = len(password.encode("utf-8"))
     if size > MAX_PASSWORD_BYTES:
-        return ("password is %d bytes in UTF-8; bcrypt uses only the first %d, so shorten it"
-                % (size, MAX_PASSWORD_BYTES))
+        return "password is %d bytes in UTF-8; bcrypt uses only the first %d, so shorten it" % (
+            size,
+            MAX_PASSWORD_BYTES,
+        )
     return None
 
 
@@ -107,12 +112,14 @@ def validate_users(users):
             who = "user #%d" % number if not user.name else "user %s" % quote(user.name)
             raise HtpasswdError("%s: %s" % (who, problem))
         if user.name in position:
-            raise HtpasswdError("user %s is listed twice in users (#%d and #%d)"
-                                % (quote(user.name), position[user.name], number))
+            raise HtpasswdError(
+                "user %s is listed twice in users (#%d and #%d)" % (quote(user.name), position[user.name], number)
+            )
         position[user.name] = number
         if user.state not in ("present", "absent"):
-            raise HtpasswdError("user %s: state must be present or absent, got %s"
-                                % (quote(user.name), quote(str(user.state))))
+            raise HtpasswdError(
+                "user %s: state must be present or absent, got %s" % (quote(user.name), quote(str(user.state)))
+            )
         if user.state == "present":
             if user.password is None:
                 raise HtpasswdError("user %s: password is required for state present" % quote(user.name))
@@ -186,18 +193,22 @@ def parse(content):
         if not line.strip() or line.startswith("#"):
             continue
         if ":" not in line:
-            raise HtpasswdError("line %d is not a 'name:hash' entry (no ':'); fix or remove it by hand: "
-                                "a registry that cannot parse the file keeps serving its previous users" % lineno)
+            raise HtpasswdError(
+                "line %d is not a 'name:hash' entry (no ':'); fix or remove it by hand: "
+                "a registry that cannot parse the file keeps serving its previous users" % lineno
+            )
         name, hashed = line.split(":", 1)
         problem = name_problem(name)
         if problem:
-            raise HtpasswdError("line %d is not a 'name:hash' entry (%s); fix or remove it by hand: "
-                                "a registry that cannot parse the file keeps serving its previous users"
-                                % (lineno, problem))
+            raise HtpasswdError(
+                "line %d is not a 'name:hash' entry (%s); fix or remove it by hand: "
+                "a registry that cannot parse the file keeps serving its previous users" % (lineno, problem)
+            )
         if name in first_line:
-            raise HtpasswdError("line %d: user %s is already on line %d; nginx uses the first entry and "
-                                "the registry the last, so remove one by hand"
-                                % (lineno, quote(name), first_line[name]))
+            raise HtpasswdError(
+                "line %d: user %s is already on line %d; nginx uses the first entry and "
+                "the registry the last, so remove one by hand" % (lineno, quote(name), first_line[name])
+            )
         first_line[name] = lineno
         entries.append(Entry(lineno, name, hashed))
     return entries
@@ -232,18 +243,22 @@ def plan(content, users, exclusive, update_password, check_passwords, make_hashe
 
     present = [user for user in users if user.state == "present"]
     check_all = update_password == "always"  # noqa: S105 (an option value, not a password)
-    to_check = [user for user in present
-                if check_all and user.name in current and is_bcrypt(current[user.name].hash)]
+    to_check = [user for user in present if check_all and user.name in current and is_bcrypt(current[user.name].hash)]
     results = check_passwords([(user.password, current[user.name].hash) for user in to_check]) if to_check else []
     # zip() without strict=: targets may run a Python older than 3.10
     stale = {user.name for user, ok in zip(to_check, results) if not ok}  # noqa: B905
 
     added = [user.name for user in present if user.name not in current]
-    updated = [user.name for user in present
-               if user.name in current and (user.name in stale or not is_bcrypt(current[user.name].hash))]
-    removed = [entry.name for entry in entries
-               if (entry.name in wanted and wanted[entry.name].state == "absent")
-               or (exclusive and entry.name not in wanted)]
+    updated = [
+        user.name
+        for user in present
+        if user.name in current and (user.name in stale or not is_bcrypt(current[user.name].hash))
+    ]
+    removed = [
+        entry.name
+        for entry in entries
+        if (entry.name in wanted and wanted[entry.name].state == "absent") or (exclusive and entry.name not in wanted)
+    ]
     new_names = added + updated
     hashes = dict(zip(new_names, make_hashes([wanted[name].password for name in new_names]))) if new_names else {}  # noqa: B905
 
@@ -251,9 +266,12 @@ def plan(content, users, exclusive, update_password, check_passwords, make_hashe
     after = [Entry(entry.lineno, entry.name, hashes.get(entry.name, entry.hash)) for entry in kept]
     after += [Entry(None, name, hashes[name]) for name in added]
     unusable = [entry.name for entry in after if not is_bcrypt(entry.hash)]
-    warnings = ["user %s has an entry the registry and nginx cannot verify (%s); list the user with a "
-                "password to re-hash it to bcrypt, or remove it" % (quote(entry.name), hash_kind(entry.hash))
-                for entry in after if entry.name in unusable]
+    warnings = [
+        "user %s has an entry the registry and nginx cannot verify (%s); list the user with a "
+        "password to re-hash it to bcrypt, or remove it" % (quote(entry.name), hash_kind(entry.hash))
+        for entry in after
+        if entry.name in unusable
+    ]
     diff = {"before": _names_text(entries), "after": _names_text(after, updated)}
     if not (added or updated or removed):
         return Plan(content, [], [], [], unusable, warnings, diff)
@@ -306,8 +324,7 @@ def parallel(function, items):
 def users_from_params(params):
     """The request as User tuples, from either the single-user options or ``users``."""
     if params.get("users") is not None:
-        return [User(item["name"], item.get("password"), item.get("state") or "present")
-                for item in params["users"]]
+        return [User(item["name"], item.get("password"), item.get("state") or "present") for item in params["users"]]
     return [User(params["name"], params.get("password"), params.get("state") or "present")]
 
 
@@ -324,10 +341,16 @@ def ensure(module):
     def decide():
         content = read_text(target)
         try:
-            decided = plan(content or "", users, params["exclusive"], params["update_password"],
-                           check_passwords=lambda pairs: parallel(check_password, pairs),
-                           make_hashes=lambda passwords: parallel(
-                               hash_password, [(password, params["cost"]) for password in passwords]))
+            decided = plan(
+                content or "",
+                users,
+                params["exclusive"],
+                params["update_password"],
+                check_passwords=lambda pairs: parallel(check_password, pairs),
+                make_hashes=lambda passwords: parallel(
+                    hash_password, [(password, params["cost"]) for password in passwords]
+                ),
+            )
         except HtpasswdError as error:
             raise HtpasswdError("%s: %s" % (path, error)) from None
         # a missing file stays missing when nothing would be in it
@@ -354,8 +377,13 @@ def ensure(module):
 
     for warning in decided.warnings:
         module.warn(warning)
-    result = dict(changed=changed, added=decided.added, updated=decided.updated,
-                  removed=decided.removed, unusable=decided.unusable)
+    result = dict(
+        changed=changed,
+        added=decided.added,
+        updated=decided.updated,
+        removed=decided.removed,
+        unusable=decided.unusable,
+    )
     if backup_file:
         result["backup_file"] = backup_file
     if module._diff:

@@ -1,5 +1,9 @@
-# -*- coding: utf-8 -*-
+# Copyright: privreg.registry contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This module util is PRIVATE to privreg.registry: its functions may change in any release.
+# Other collections, roles and playbooks use the modules and filters instead.
+
 """Read-modify-write of one file, serialized and atomic.
 
 A lock file beside the target (``.<name>.lock``, never removed: removing it
@@ -9,8 +13,7 @@ goes to a temp file in the same folder and replaces the target by rename, so
 readers (and an interrupted run) only ever see a whole file.
 """
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
+from __future__ import annotations
 
 import contextlib
 import fcntl

@@ -1,9 +1,8 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
+# Copyright: privreg.registry contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
+from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
@@ -202,11 +201,15 @@ def main():
             name=dict(type="str"),
             password=dict(type="str", no_log=True),
             state=dict(type="str", choices=["present", "absent"]),
-            users=dict(type="list", elements="dict", options=dict(
-                name=dict(type="str", required=True),
-                password=dict(type="str", no_log=True),
-                state=dict(type="str", choices=["present", "absent"], default="present"),
-            )),
+            users=dict(
+                type="list",
+                elements="dict",
+                options=dict(
+                    name=dict(type="str", required=True),
+                    password=dict(type="str", no_log=True),
+                    state=dict(type="str", choices=["present", "absent"], default="present"),
+                ),
+            ),
             exclusive=dict(type="bool", default=False),
             update_password=dict(type="str", choices=["always", "on_create"], default="always", no_log=False),
             cost=dict(type="int", default=DEFAULT_COST),
@@ -219,8 +222,7 @@ def main():
         supports_check_mode=True,
     )
     if BCRYPT_IMPORT_ERROR:
-        module.fail_json(msg=BCRYPT_MISSING.format(python=sys.executable),
-                         exception=BCRYPT_IMPORT_ERROR)
+        module.fail_json(msg=BCRYPT_MISSING.format(python=sys.executable), exception=BCRYPT_IMPORT_ERROR)
     try:
         result = ensure(module)
     except HtpasswdError as error:

@@ -1,10 +1,8 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: privreg.registry contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
+from __future__ import annotations
 
 DOCUMENTATION = r'''
 ---
@@ -30,18 +28,9 @@ attributes:
   diff_mode:
     support: none
     description: Nothing changes, so there is nothing to show.
+extends_documentation_fragment:
+  - privreg.registry._registry_endpoint
 options:
-  host:
-    description:
-      - The DNS name or IP address clients use to reach the registry.
-      - An IPv6 address may be given with or without brackets.
-      - No scheme, path, port or spaces.
-    type: str
-    required: true
-  port:
-    description: The TLS port clients use (1 to 65535).
-    type: int
-    default: 443
   topology:
     description:
       - V(native) publishes the registry container, which terminates TLS and checks accounts.
@@ -85,7 +74,7 @@ options:
     type: int
     default: 30
 requirements:
-  - cryptography >= 41 on the target, when O(certificate) is given
+  - cryptography >= 38 on the target (Debian 12's python3-cryptography), when O(certificate) is given
 seealso:
   - plugin: privreg.registry.registry_endpoint
     plugin_type: filter
@@ -226,9 +215,16 @@ import datetime  # noqa: E402 (imports follow the documentation, as ansible-test
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
 
 from ansible_collections.privreg.registry.plugins.module_utils._certificate import (  # noqa: E402
-    CRYPTOGRAPHY_IMPORT_ERROR, CertificateError, check_certificate_files)
+    CRYPTOGRAPHY_IMPORT_ERROR,
+    CertificateError,
+    check_certificate_files,
+)
 from ansible_collections.privreg.registry.plugins.module_utils._endpoint import (  # noqa: E402
-    EndpointError, registry_tls_port_facts)
+    DEFAULT_TOPOLOGY,
+    TOPOLOGIES,
+    EndpointError,
+    registry_tls_port_facts,
+)
 
 
 def main():
@@ -236,7 +232,7 @@ def main():
         argument_spec=dict(
             host=dict(type='str', required=True),
             port=dict(type='int', default=443),
-            topology=dict(type='str', choices=['native', 'nginx_proxy'], default='nginx_proxy'),
+            topology=dict(type='str', choices=list(TOPOLOGIES), default=DEFAULT_TOPOLOGY),
             bind_address=dict(type='str'),
             registry_port=dict(type='int', default=5000),
             upstream_host=dict(type='str', default='registry'),
@@ -252,14 +248,25 @@ def main():
     params = module.params
     try:
         result = registry_tls_port_facts(
-            params['host'], params['port'], params['topology'], params['bind_address'], params['registry_port'],
-            params['upstream_host'], params['upstream_tls'], params['nginx_port'])
+            params['host'],
+            params['port'],
+            params['topology'],
+            params['bind_address'],
+            params['registry_port'],
+            params['upstream_host'],
+            params['upstream_tls'],
+            params['nginx_port'],
+        )
         if params['certificate']:
             if CRYPTOGRAPHY_IMPORT_ERROR:
                 module.fail_json(msg=missing_required_lib('cryptography'), exception=CRYPTOGRAPHY_IMPORT_ERROR)
             result['certificate'], warnings = check_certificate_files(
-                params['certificate'], result['host'], datetime.datetime.now(datetime.timezone.utc),
-                params['private_key'], params['expiry_warning_days'])
+                params['certificate'],
+                result['host'],
+                datetime.datetime.now(datetime.timezone.utc),
+                params['private_key'],
+                params['expiry_warning_days'],
+            )
             for warning in warnings:
                 module.warn(warning)
     except (EndpointError, CertificateError) as error:

@@ -19,7 +19,9 @@ _GET_PIP_ONLY = {"--no-setuptools", "--no-wheel"}
 
 environment = dict(os.environ)
 ensurepip.bootstrap()
-sys.exit(subprocess.call(  # noqa: S603 - this interpreter running pip with ansible-test's arguments
-    [sys.executable, "-m", "pip", "install"] + [arg for arg in sys.argv[1:] if arg not in _GET_PIP_ONLY],
-    env=environment,
-))
+sys.exit(
+    subprocess.call(  # noqa: S603 - this interpreter running pip with ansible-test's arguments
+        [sys.executable, "-m", "pip", "install"] + [arg for arg in sys.argv[1:] if arg not in _GET_PIP_ONLY],
+        env=environment,
+    )
+)

@@ -92,8 +92,14 @@ def test_single_user_form_default_cost_and_absent(apply, htpasswd):
 def test_check_mode_changes_nothing_on_an_existing_file(apply, htpasswd):
     apply(users=USERS)
     content = read(htpasswd)
-    would = apply(check=True, users=[{"name": "alice", "password": "new one"}, {"name": "zed", "password": "z pass"},
-                                     {"name": "bob", "state": "absent"}])
+    would = apply(
+        check=True,
+        users=[
+            {"name": "alice", "password": "new one"},
+            {"name": "zed", "password": "z pass"},
+            {"name": "bob", "state": "absent"},
+        ],
+    )
     assert (would["changed"], would["added"], would["updated"], would["removed"]) == (True, ["zed"], ["alice"], ["bob"])
     assert read(htpasswd) == content
 
@@ -121,9 +127,15 @@ def test_update_password_always_rehashes_and_on_create_keeps(apply, htpasswd):
 def test_diff_names_users_and_shows_no_hash_or_password(ansible_module, apply, htpasswd):
     apply(users=USERS)
     before = read(htpasswd).decode()
-    request = {"path": htpasswd, "cost": COST, "users": [
-        {"name": "alice", "password": "a brand new one"}, {"name": "bob", "state": "absent"},
-        {"name": "frank", "password": "frank's pass"}]}
+    request = {
+        "path": htpasswd,
+        "cost": COST,
+        "users": [
+            {"name": "alice", "password": "a brand new one"},
+            {"name": "bob", "state": "absent"},
+            {"name": "frank", "password": "frank's pass"},
+        ],
+    }
     shown = ansible_module(MODULE, request, diff=True, callback="default")
     assert shown.rc == 0, shown.stdout + shown.stderr
     after = read(htpasswd).decode()
@@ -163,7 +175,8 @@ def test_unusable_entries_are_reported_and_rehashed_when_listed(ansible_module, 
     assert (result["updated"], result["unusable"]) == (["alice"], ["legacy"])
     assert result["warnings"] == [
         "user 'legacy' has an entry the registry and nginx cannot verify (Apache MD5 ($apr1$)); "
-        "list the user with a password to re-hash it to bcrypt, or remove it"]
+        "list the user with a password to re-hash it to bcrypt, or remove it"
+    ]
     assert read(htpasswd).decode().startswith(md5.strip() + "\nalice:$2y$04$")
 
 
@@ -175,7 +188,8 @@ def test_a_malformed_line_fails_with_its_number_and_the_file_stays(ansible_modul
     assert run.rc != 0 and run.result["failed"] is True
     assert run.result["msg"] == (
         "%s: line 3 is not a 'name:hash' entry (no ':'); fix or remove it by hand: a registry that cannot "
-        "parse the file keeps serving its previous users" % htpasswd)
+        "parse the file keeps serving its previous users" % htpasswd
+    )
     assert "secret-line" not in run.stdout
     assert read(htpasswd) == content
 
@@ -186,17 +200,34 @@ BAD_INPUT = [
     ({"name": "a b"}, "user 'a b': name contains whitespace"),
     ({"name": "a\u0007b"}, "user 'a\\x07b': name contains a control character"),
     ({"password": ""}, "user 'alice': password is empty"),
-    ({"password": "x" * 73}, "user 'alice': password is 73 bytes in UTF-8; bcrypt uses only the first 72, so shorten it"),
-    ({"password": "\u00e9" * 37},
-     "user 'alice': password is 74 bytes in UTF-8; bcrypt uses only the first 72, so shorten it"),
+    (
+        {"password": "x" * 73},
+        "user 'alice': password is 73 bytes in UTF-8; bcrypt uses only the first 72, so shorten it",
+    ),
+    (
+        {"password": "\u00e9" * 37},
+        "user 'alice': password is 74 bytes in UTF-8; bcrypt uses only the first 72, so shorten it",
+    ),
     ({"password": "two\nlines"}, "user 'alice': password contains a line break"),
     ({"password": None}, "user 'alice': password is required for state present"),
     ({"cost": 3}, "cost must be between 4 and 31, got 3"),
     ({"cost": 32}, "cost must be between 4 and 31, got 32"),
-    ({"name": None, "password": None, "users": [{"name": "bob", "password": "p1"}, {"name": "bob", "password": "p2"}]},
-     "user 'bob' is listed twice in users (#1 and #2)"),
-    ({"name": None, "password": None, "users": [{"name": "bob", "password": "p1"}, {"name": "x y", "password": "p2"}]},
-     "user 'x y': name contains whitespace"),
+    (
+        {
+            "name": None,
+            "password": None,
+            "users": [{"name": "bob", "password": "p1"}, {"name": "bob", "password": "p2"}],
+        },
+        "user 'bob' is listed twice in users (#1 and #2)",
+    ),
+    (
+        {
+            "name": None,
+            "password": None,
+            "users": [{"name": "bob", "password": "p1"}, {"name": "x y", "password": "p2"}],
+        },
+        "user 'x y': name contains whitespace",
+    ),
     ({"users": [{"name": "bob", "password": "p1"}]}, "parameters are mutually exclusive: name|users, password|users"),
     ({"path": "{folder}"}, "path {folder} is a directory; give the path of the htpasswd file in it"),
     ({"path": "{folder}/new", "create": False}, "path {folder}/new does not exist and create is false"),
@@ -216,8 +247,12 @@ def test_bad_input_fails_before_the_file_is_touched(ansible_playbook, htpasswd, 
         args = {"path": htpasswd, "cost": COST, "name": "alice", "password": "right one"}
         args.update({k: (v.format(folder=tmp_path) if k == "path" else v) for k, v in change.items()})
         cases.append({k: v for k, v in args.items() if v is not None})
-    task = {"name": "bad input is refused", "loop": cases, "ignore_errors": True,
-            MODULE: {option: "{{ item.%s | default(omit) }}" % option for option in OPTIONS}}
+    task = {
+        "name": "bad input is refused",
+        "loop": cases,
+        "ignore_errors": True,
+        MODULE: {option: "{{ item.%s | default(omit) }}" % option for option in OPTIONS},
+    }
     run = ansible_playbook([{"hosts": "localhost", "gather_facts": False, "tasks": [task]}])
     results = run.tasks["bad input is refused"]["results"]
     got = [(result.get("failed"), result.get("msg")) for result in results]
@@ -228,9 +263,18 @@ def test_bad_input_fails_before_the_file_is_touched(ansible_playbook, htpasswd, 
 
 def test_twenty_concurrent_runs_lose_no_user(htpasswd):
     env = ansible_env()
-    runs = [subprocess.Popen(
-        ansible_module_command(MODULE, {"path": htpasswd, "cost": COST, "name": "user%02d" % n, "password": "pass %d" % n}),
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for n in range(20)]
+    runs = [
+        subprocess.Popen(
+            ansible_module_command(
+                MODULE, {"path": htpasswd, "cost": COST, "name": "user%02d" % n, "password": "pass %d" % n}
+            ),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for n in range(20)
+    ]
     outputs = [run.communicate(timeout=180)[0] for run in runs]
     assert [run.returncode for run in runs] == [0] * 20, "\n".join(outputs)
     assert sorted(names(htpasswd)) == ["user%02d" % n for n in range(20)]
@@ -243,8 +287,11 @@ def test_missing_bcrypt_names_the_packages(ansible_module, htpasswd, tmp_path):
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
     python = str(bare / "bin" / "python")
     assert subprocess.run([python, "-c", "import bcrypt"], capture_output=True, check=False).returncode != 0
-    run = ansible_module(MODULE, {"path": htpasswd, "name": "alice", "password": "alice pass"},
-                         extra_vars={"ansible_python_interpreter": python})
+    run = ansible_module(
+        MODULE,
+        {"path": htpasswd, "name": "alice", "password": "alice pass"},
+        extra_vars={"ansible_python_interpreter": python},
+    )
     assert run.rc != 0
     assert run.result["msg"].startswith("The Python library bcrypt is missing on the target (Python used: %s)" % python)
     assert "python3-bcrypt" in run.result["msg"] and "pip install bcrypt" in run.result["msg"]
@@ -254,8 +301,9 @@ def test_missing_bcrypt_names_the_packages(ansible_module, htpasswd, tmp_path):
 def test_the_debian_bcrypt_package_works_too(ansible_module, htpasswd):
     """Targets often run the system Python with python3-bcrypt (3.2 on Debian 12), not bcrypt 5."""
     python = "/usr/bin/python3"
-    probe = subprocess.run([python, "-c", "import bcrypt; print(bcrypt.__version__)"],
-                           capture_output=True, text=True, check=False)
+    probe = subprocess.run(
+        [python, "-c", "import bcrypt; print(bcrypt.__version__)"], capture_output=True, text=True, check=False
+    )
     if probe.returncode != 0:
         pytest.skip("%s has no bcrypt (Debian: apt-get install python3-bcrypt)" % python)
     args = {"path": htpasswd, "cost": COST, "users": USERS}

@@ -1,5 +1,7 @@
 """scripts/check_argument_specs.py must fail on every kind of disagreement."""
 
+from __future__ import annotations
+
 import importlib.util
 import pathlib
 import textwrap

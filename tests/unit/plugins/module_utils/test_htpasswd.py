@@ -1,5 +1,7 @@
 """Pure logic of registry_htpasswd: validation texts, parsing, planning, bcrypt."""
 
+from __future__ import annotations
+
 import threading
 
 import bcrypt
@@ -45,49 +47,65 @@ def entry(name, password):
 
 # --- validation ---------------------------------------------------------------
 
-@pytest.mark.parametrize("users, message", [
-    ([User("", "pw", "present")], "user #1: name is empty"),
-    ([User("ok", "pw", "present"), User("", "pw", "present")], "user #2: name is empty"),
-    ([User("a:b", "pw", "present")], "user 'a:b': name contains ':', which separates name and hash"),
-    ([User("a b", "pw", "present")], "user 'a b': name contains whitespace"),
-    ([User("a\tb", "pw", "present")], "user 'a\\tb': name contains whitespace"),
-    ([User("a\x07b", "pw", "present")], "user 'a\\x07b': name contains a control character"),
-    ([User("#a", "pw", "present")], "user '#a': name starts with '#', which marks a comment line"),
-    ([User("alice", None, "present")], "user 'alice': password is required for state present"),
-    ([User("alice", "", "present")], "user 'alice': password is empty"),
-    ([User("alice", "one\ntwo", "present")], "user 'alice': password contains a line break"),
-    ([User("alice", "one\rtwo", "present")], "user 'alice': password contains a line break"),
-    ([User("alice", "one\0two", "present")], "user 'alice': password contains a NUL character"),
-    ([User("alice", "x" * 73, "present")],
-     "user 'alice': password is 73 bytes in UTF-8; bcrypt uses only the first 72, so shorten it"),
-    ([User("alice", "\u00e9" * 37, "present")],
-     "user 'alice': password is 74 bytes in UTF-8; bcrypt uses only the first 72, so shorten it"),
-    ([User("alice", "pw", "present"), User("bob", "pw", "present"), User("alice", "pw", "absent")],
-     "user 'alice' is listed twice in users (#1 and #3)"),
-    ([User("alice", "pw", "gone")], "user 'alice': state must be present or absent, got 'gone'"),
-])
+
+@pytest.mark.parametrize(
+    "users, message",
+    [
+        ([User("", "pw", "present")], "user #1: name is empty"),
+        ([User("ok", "pw", "present"), User("", "pw", "present")], "user #2: name is empty"),
+        ([User("a:b", "pw", "present")], "user 'a:b': name contains ':', which separates name and hash"),
+        ([User("a b", "pw", "present")], "user 'a b': name contains whitespace"),
+        ([User("a\tb", "pw", "present")], "user 'a\\tb': name contains whitespace"),
+        ([User("a\x07b", "pw", "present")], "user 'a\\x07b': name contains a control character"),
+        ([User("#a", "pw", "present")], "user '#a': name starts with '#', which marks a comment line"),
+        ([User("alice", None, "present")], "user 'alice': password is required for state present"),
+        ([User("alice", "", "present")], "user 'alice': password is empty"),
+        ([User("alice", "one\ntwo", "present")], "user 'alice': password contains a line break"),
+        ([User("alice", "one\rtwo", "present")], "user 'alice': password contains a line break"),
+        ([User("alice", "one\0two", "present")], "user 'alice': password contains a NUL character"),
+        (
+            [User("alice", "x" * 73, "present")],
+            "user 'alice': password is 73 bytes in UTF-8; bcrypt uses only the first 72, so shorten it",
+        ),
+        (
+            [User("alice", "\u00e9" * 37, "present")],
+            "user 'alice': password is 74 bytes in UTF-8; bcrypt uses only the first 72, so shorten it",
+        ),
+        (
+            [User("alice", "pw", "present"), User("bob", "pw", "present"), User("alice", "pw", "absent")],
+            "user 'alice' is listed twice in users (#1 and #3)",
+        ),
+        ([User("alice", "pw", "gone")], "user 'alice': state must be present or absent, got 'gone'"),
+    ],
+)
 def test_bad_users_are_refused_with_the_user_and_the_problem(users, message):
     with pytest.raises(HtpasswdError) as error:
         h.validate_users(users)
     assert str(error.value) == message
 
 
-@pytest.mark.parametrize("users", [
-    [User("alice", "x" * 72, "present")],
-    [User("j\u00fcrgen", "\u00e9" * 36, "present")],
-    [User("bob", None, "absent")],
-    [User("ci-bot.1@example", "spaces 'quotes' $dollar \\back", "present")],
-    [],
-])
+@pytest.mark.parametrize(
+    "users",
+    [
+        [User("alice", "x" * 72, "present")],
+        [User("j\u00fcrgen", "\u00e9" * 36, "present")],
+        [User("bob", None, "absent")],
+        [User("ci-bot.1@example", "spaces 'quotes' $dollar \\back", "present")],
+        [],
+    ],
+)
 def test_good_users_pass(users):
     h.validate_users(users)
 
 
-@pytest.mark.parametrize("cost, message", [
-    (3, "cost must be between 4 and 31, got 3"),
-    (32, "cost must be between 4 and 31, got 32"),
-    (-1, "cost must be between 4 and 31, got -1"),
-])
+@pytest.mark.parametrize(
+    "cost, message",
+    [
+        (3, "cost must be between 4 and 31, got 3"),
+        (32, "cost must be between 4 and 31, got 32"),
+        (-1, "cost must be between 4 and 31, got -1"),
+    ],
+)
 def test_cost_out_of_range_is_refused(cost, message):
     with pytest.raises(HtpasswdError) as error:
         h.validate_cost(cost)
@@ -103,8 +121,11 @@ def test_path_problems_are_refused(tmp_path):
     cases = [
         (str(tmp_path), True, "path %s is a directory; give the path of the htpasswd file in it" % tmp_path),
         (str(tmp_path / "new"), False, "path %s/new does not exist and create is false" % tmp_path),
-        (str(tmp_path / "no" / "file"), True,
-         "folder %s/no of path %s/no/file does not exist; create it first" % (tmp_path, tmp_path)),
+        (
+            str(tmp_path / "no" / "file"),
+            True,
+            "folder %s/no of path %s/no/file does not exist; create it first" % (tmp_path, tmp_path),
+        ),
     ]
     for path, create, message in cases:
         with pytest.raises(HtpasswdError) as error:
@@ -117,18 +138,23 @@ def test_path_problems_are_refused(tmp_path):
 
 BCRYPT = "$2y$04$" + "a" * 53
 
-MALFORMED = ("; fix or remove it by hand: a registry that cannot parse the file keeps serving its previous users")
+MALFORMED = "; fix or remove it by hand: a registry that cannot parse the file keeps serving its previous users"
 
 
-@pytest.mark.parametrize("content, message", [
-    ("alice:%s\nsecret-without-colon\n" % BCRYPT, "line 2 is not a 'name:hash' entry (no ':')" + MALFORMED),
-    (":%s\n" % BCRYPT, "line 1 is not a 'name:hash' entry (name is empty)" + MALFORMED),
-    ("# c\n\n al ice:x\n", "line 3 is not a 'name:hash' entry (name contains whitespace)" + MALFORMED),
-    ("a\x01:x\n", "line 1 is not a 'name:hash' entry (name contains a control character)" + MALFORMED),
-    ("alice:%s\nbob:x\nalice:%s\n" % (BCRYPT, BCRYPT),
-     "line 3: user 'alice' is already on line 1; nginx uses the first entry and the registry the last, "
-     "so remove one by hand"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("alice:%s\nsecret-without-colon\n" % BCRYPT, "line 2 is not a 'name:hash' entry (no ':')" + MALFORMED),
+        (":%s\n" % BCRYPT, "line 1 is not a 'name:hash' entry (name is empty)" + MALFORMED),
+        ("# c\n\n al ice:x\n", "line 3 is not a 'name:hash' entry (name contains whitespace)" + MALFORMED),
+        ("a\x01:x\n", "line 1 is not a 'name:hash' entry (name contains a control character)" + MALFORMED),
+        (
+            "alice:%s\nbob:x\nalice:%s\n" % (BCRYPT, BCRYPT),
+            "line 3: user 'alice' is already on line 1; nginx uses the first entry and the registry the last, "
+            "so remove one by hand",
+        ),
+    ],
+)
 def test_lines_the_consumers_read_differently_fail_with_their_number(content, message):
     with pytest.raises(HtpasswdError) as error:
         h.parse(content)
@@ -136,36 +162,42 @@ def test_lines_the_consumers_read_differently_fail_with_their_number(content, me
     assert "secret" not in str(error.value)
 
 
-@pytest.mark.parametrize("content, names", [
-    ("", []),
-    ("\n\n", []),
-    ("# managed by ansible\n\nalice:%s\n   \nbob:$apr1$x$y\n" % BCRYPT, [(3, "alice"), (5, "bob")]),
-    ("alice:%s\r\nbob:%s" % (BCRYPT, BCRYPT), [(1, "alice"), (2, "bob")]),
-    ("j\u00fcrgen:%s\n" % BCRYPT, [(1, "j\u00fcrgen")]),
-])
+@pytest.mark.parametrize(
+    "content, names",
+    [
+        ("", []),
+        ("\n\n", []),
+        ("# managed by ansible\n\nalice:%s\n   \nbob:$apr1$x$y\n" % BCRYPT, [(3, "alice"), (5, "bob")]),
+        ("alice:%s\r\nbob:%s" % (BCRYPT, BCRYPT), [(1, "alice"), (2, "bob")]),
+        ("j\u00fcrgen:%s\n" % BCRYPT, [(1, "j\u00fcrgen")]),
+    ],
+)
 def test_parse_finds_entries_and_skips_comments_and_blank_lines(content, names):
     entries = h.parse(content)
     assert [(e.lineno, e.name) for e in entries] == names
     assert all(not e.hash.endswith("\r") for e in entries)
 
 
-@pytest.mark.parametrize("hashed, usable, kind", [
-    ("$2y$10$" + "A" * 53, True, None),
-    ("$2a$04$" + "./" * 26 + "x", True, None),
-    ("$2b$31$" + "z" * 53, True, None),
-    ("$2y$03$" + "A" * 53, False, "malformed bcrypt"),
-    ("$2y$10$" + "A" * 52, False, "malformed bcrypt"),
-    ("$2x$10$" + "A" * 53, False, "plaintext or unknown"),
-    ("$apr1$salt$hash", False, "Apache MD5 ($apr1$)"),
-    ("{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=", False, "SHA-1 ({SHA})"),
-    ("$1$salt$hash", False, "MD5 crypt ($1$)"),
-    ("$5$salt$hash", False, "SHA-256 crypt ($5$)"),
-    ("$6$salt$hash", False, "SHA-512 crypt ($6$)"),
-    ("$y$j9T$salt$hash", False, "yescrypt ($y$)"),
-    ("abJnggxhB/yWI", False, "DES crypt"),
-    ("plain text", False, "plaintext or unknown"),
-    ("", False, "plaintext or unknown"),
-])
+@pytest.mark.parametrize(
+    "hashed, usable, kind",
+    [
+        ("$2y$10$" + "A" * 53, True, None),
+        ("$2a$04$" + "./" * 26 + "x", True, None),
+        ("$2b$31$" + "z" * 53, True, None),
+        ("$2y$03$" + "A" * 53, False, "malformed bcrypt"),
+        ("$2y$10$" + "A" * 52, False, "malformed bcrypt"),
+        ("$2x$10$" + "A" * 53, False, "plaintext or unknown"),
+        ("$apr1$salt$hash", False, "Apache MD5 ($apr1$)"),
+        ("{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=", False, "SHA-1 ({SHA})"),
+        ("$1$salt$hash", False, "MD5 crypt ($1$)"),
+        ("$5$salt$hash", False, "SHA-256 crypt ($5$)"),
+        ("$6$salt$hash", False, "SHA-512 crypt ($6$)"),
+        ("$y$j9T$salt$hash", False, "yescrypt ($y$)"),
+        ("abJnggxhB/yWI", False, "DES crypt"),
+        ("plain text", False, "plaintext or unknown"),
+        ("", False, "plaintext or unknown"),
+    ],
+)
 def test_only_bcrypt_entries_count_as_usable(hashed, usable, kind):
     assert h.is_bcrypt(hashed) is usable
     if kind:
@@ -173,6 +205,7 @@ def test_only_bcrypt_entries_count_as_usable(hashed, usable, kind):
 
 
 # --- bcrypt -------------------------------------------------------------------
+
 
 def test_new_hashes_are_2y_bcrypt_at_the_asked_cost():
     hashed = h.hash_password("p\u00e4ss w\u00f6rd $1 \\ \"'", 5)
@@ -205,6 +238,7 @@ def test_parallel_keeps_order_and_runs_on_several_threads():
 
 
 # --- planning -----------------------------------------------------------------
+
 
 def test_new_users_are_added_in_order_with_one_hash_each():
     counting = Counting()
@@ -276,7 +310,8 @@ def test_unusable_entries_are_reported_and_a_listed_one_is_rehashed_even_on_crea
     assert (plan.added, plan.updated, plan.removed, plan.unusable) == ([], ["alice"], [], ["legacy"])
     assert plan.warnings == [
         "user 'legacy' has an entry the registry and nginx cannot verify (Apache MD5 ($apr1$)); "
-        "list the user with a password to re-hash it to bcrypt, or remove it"]
+        "list the user with a password to re-hash it to bcrypt, or remove it"
+    ]
     assert h.check_password("a", h.parse(plan.content)[1].hash)
     assert plan.diff["before"] == "legacy (unusable: Apache MD5 ($apr1$))\nalice (unusable: SHA-1 ({SHA}))\nbob\n"
     assert plan.diff["after"] == "legacy (unusable: Apache MD5 ($apr1$))\nalice (password re-hashed)\nbob\n"
@@ -305,6 +340,9 @@ def test_results_and_diff_never_contain_hashes_or_passwords():
 
 
 def test_users_from_params_reads_either_form():
-    assert h.users_from_params({"name": "a", "password": "p", "state": None, "users": None}) == [User("a", "p", "present")]
+    assert h.users_from_params({"name": "a", "password": "p", "state": None, "users": None}) == [
+        User("a", "p", "present")
+    ]
     assert h.users_from_params({"name": None, "users": [{"name": "b", "password": None, "state": "absent"}]}) == [
-        User("b", None, "absent")]
+        User("b", None, "absent")
+    ]

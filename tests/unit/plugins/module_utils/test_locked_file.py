@@ -1,5 +1,7 @@
 """The lock and the atomic write under registry_htpasswd."""
 
+from __future__ import annotations
+
 import os
 import stat
 import threading
