@@ -50,32 +50,38 @@ def certs(tmp_path_factory):
 
 
 def render(ansible_playbook, folder, **overrides):
-    """nginx.conf as the role renders it: defaults and vars of both roles, the endpoint from
-    registry_tls_port, and ``overrides`` as extra vars (they win, as a sysadmin's would)."""
-    variables = {"registry_host": "registry.example", "registry_base_dir": str(folder), **overrides,
-                 # The role reads it from its files/ folder; this play runs outside the role.
-                 "_registry_nginx_auth_js": pathlib.Path(AUTH_JS).read_text()}
-    var_files = [os.path.join(ROLES, role, kind, "main.yml")
-                 for kind in ("defaults", "vars") for role in ("registry_native", "registry_nginx_proxy")]
-    plays = [{
-        "hosts": "localhost",
-        "gather_facts": False,
-        "tasks": [{"name": f"load {path}", "ansible.builtin.include_vars": {"file": path}} for path in var_files] + [
-            {
-                "name": "endpoint",
-                "privreg.registry.registry_tls_port": {
-                    "host": "{{ registry_host }}",
-                    "port": "{{ registry_port }}",
-                    "topology": "nginx_proxy",
-                    "upstream_host": "{{ registry_container_name }}",
-                    "upstream_tls": "{{ registry_upstream_tls }}",
+    """nginx.conf as the role renders it: the role's defaults and vars, the shared preflight
+    (the endpoint from registry_tls_port, _registry_common), and ``overrides`` as extra vars
+    (they win, as a sysadmin's would)."""
+    variables = {
+        "registry_host": "registry.example",
+        "registry_base_dir": str(folder),
+        **overrides,
+        # The role reads it from its files/ folder; this play runs outside the role.
+        "_registry_nginx_auth_js": pathlib.Path(AUTH_JS).read_text(),
+    }
+    var_files = [os.path.join(ROLES, "registry_nginx_proxy", kind, "main.yml") for kind in ("defaults", "vars")]
+    plays = [
+        {
+            "hosts": "localhost",
+            "gather_facts": False,
+            "tasks": [{"name": f"load {path}", "ansible.builtin.include_vars": {"file": path}} for path in var_files]
+            + [
+                # The shared preflight, as the role includes it: the endpoint and _registry_common.
+                {
+                    "name": "preflight",
+                    "ansible.builtin.include_role": {"name": "privreg.registry._common", "tasks_from": "preflight"},
+                    "vars": {
+                        "_common_topology": "nginx_proxy",
+                        "_common_upstream_host": "{{ registry_container_name }}",
+                        "_common_upstream_tls": "{{ registry_upstream_tls }}",
+                    },
                 },
-                "register": "_registry_endpoint",
-            },
-            {"name": "fingerprint", "ansible.builtin.set_fact": {"_registry_tls_fingerprint": "test"}},
-            {"name": "render", "ansible.builtin.template": {"src": TEMPLATE, "dest": f"{folder}/nginx/nginx.conf"}},
-        ],
-    }]
+                {"name": "fingerprint", "ansible.builtin.set_fact": {"_registry_tls_fingerprint": "test"}},
+                {"name": "render", "ansible.builtin.template": {"src": TEMPLATE, "dest": f"{folder}/nginx/nginx.conf"}},
+            ],
+        }
+    ]
     os.makedirs(folder / "nginx", exist_ok=True)
     extra = folder / "extra.json"
     extra.write_text(json.dumps(variables))
@@ -92,23 +98,47 @@ def nginx_t(folder, certs):
     # The role copies the login cache's key function beside nginx.conf.
     shutil.copy(AUTH_JS, folder / "nginx" / "registry_auth.js")
     return _docker(
-        "run", "--rm", "--network", "none",
-        "-v", f"{folder}/nginx:/etc/nginx/registry:ro", "-v", f"{auth}:/etc/nginx/auth:ro",
-        "-v", f"{certs}:/etc/nginx/certs:ro", "--mount", f"type=tmpfs,target={AUTH_TMPFS},tmpfs-mode=0700",
-        NGINX_IMAGE, "nginx", "-t", "-c", CONTAINER_CONF)
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        f"{folder}/nginx:/etc/nginx/registry:ro",
+        "-v",
+        f"{auth}:/etc/nginx/auth:ro",
+        "-v",
+        f"{certs}:/etc/nginx/certs:ro",
+        "--mount",
+        f"type=tmpfs,target={AUTH_TMPFS},tmpfs-mode=0700",
+        NGINX_IMAGE,
+        "nginx",
+        "-t",
+        "-c",
+        CONTAINER_CONF,
+    )
 
 
 def directives(text):
     return {" ".join(line.split()) for line in text.splitlines() if line.strip() and not line.strip().startswith("#")}
 
 
-@pytest.mark.parametrize(("overrides", "upstream", "ssl_name"), [
-    ({}, "http://registry:5000", None),
-    ({"registry_port": 44301, "registry_upstream_tls": True}, "https://registry:5000", "registry.example"),
-    ({"registry_host": "[2001:DB8::10]", "registry_upstream_tls": True, "registry_container_name": "store"},
-     "https://store:5000", "2001:db8::10"),
-    ({"registry_nginx_client_max_body_size": "2g", "registry_nginx_worker_connections": 16384}, "http://registry:5000", None),
-])
+@pytest.mark.parametrize(
+    ("overrides", "upstream", "ssl_name"),
+    [
+        ({}, "http://registry:5000", None),
+        ({"registry_port": 44301, "registry_upstream_tls": True}, "https://registry:5000", "registry.example"),
+        (
+            {"registry_host": "[2001:DB8::10]", "registry_upstream_tls": True, "registry_container_name": "store"},
+            "https://store:5000",
+            "2001:db8::10",
+        ),
+        (
+            {"registry_nginx_client_max_body_size": "2g", "registry_nginx_worker_connections": 16384},
+            "http://registry:5000",
+            None,
+        ),
+    ],
+)
 def test_rendered_config_passes_nginx_t(ansible_playbook, tmp_path, certs, overrides, upstream, ssl_name):
     config = directives(render(ansible_playbook, tmp_path, **overrides))
     checked = nginx_t(tmp_path, certs)
@@ -122,8 +152,11 @@ def test_rendered_config_passes_nginx_t(ansible_playbook, tmp_path, certs, overr
     assert f"set $registry_upstream {upstream};" in config
     assert f"client_max_body_size {overrides.get('registry_nginx_client_max_body_size', '0')};" in config
     assert f"worker_connections {overrides.get('registry_nginx_worker_connections', 4096)};" in config
-    upstream_checks = {"proxy_ssl_verify on;", "proxy_ssl_trusted_certificate /etc/nginx/certs/ca.crt;",
-                       f"proxy_ssl_name {ssl_name};"}
+    upstream_checks = {
+        "proxy_ssl_verify on;",
+        "proxy_ssl_trusted_certificate /etc/nginx/certs/ca.crt;",
+        f"proxy_ssl_name {ssl_name};",
+    }
     assert (upstream_checks <= config) == (ssl_name is not None)
 
 
@@ -162,14 +195,23 @@ def test_login_cache_ttl(ansible_playbook, tmp_path, certs, ttl, cached):
         assert f"inactive={cached}" in text
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    ({"registry_nginx_client_max_body_size": "10gigs"},
-     '"client_max_body_size" directive invalid value in /etc/nginx/registry/nginx.conf:'),
-    ({"registry_nginx_worker_processes": "many"},
-     '"worker_processes" directive invalid value in /etc/nginx/registry/nginx.conf:'),
-    ({"registry_nginx_proxy_read_timeout": "-1"},
-     '"proxy_read_timeout" directive invalid value in /etc/nginx/registry/nginx.conf:'),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"registry_nginx_client_max_body_size": "10gigs"},
+            '"client_max_body_size" directive invalid value in /etc/nginx/registry/nginx.conf:',
+        ),
+        (
+            {"registry_nginx_worker_processes": "many"},
+            '"worker_processes" directive invalid value in /etc/nginx/registry/nginx.conf:',
+        ),
+        (
+            {"registry_nginx_proxy_read_timeout": "-1"},
+            '"proxy_read_timeout" directive invalid value in /etc/nginx/registry/nginx.conf:',
+        ),
+    ],
+)
 def test_nginx_t_rejects_bad_values_with_its_own_message(ansible_playbook, tmp_path, certs, overrides, message):
     render(ansible_playbook, tmp_path, **overrides)
     checked = nginx_t(tmp_path, certs)
