@@ -15,12 +15,14 @@ PlaybookRun = namedtuple("PlaybookRun", ["rc", "tasks", "stdout", "stderr"])
 def ansible_env(**extra):
     """The environment of an ansible run: the checkout as privreg.registry, no colour."""
     env = dict(os.environ)
-    env.update({
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_LOCALHOST_WARNING": "False",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
-        "ANSIBLE_RETRY_FILES_ENABLED": "False",
-    })
+    env.update(
+        {
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_LOCALHOST_WARNING": "False",
+            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
+            "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        }
+    )
     env.update(extra)
     return env
 
@@ -82,8 +84,9 @@ def ansible_playbook(tmp_path):
         command = ["ansible-playbook", str(playbook)] + list(extra_args)
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
         report = json.loads(done.stdout)
-        tasks = {task["task"]["name"]: task["hosts"].get("localhost")
-                 for play in report["plays"] for task in play["tasks"]}
+        tasks = {
+            task["task"]["name"]: task["hosts"].get("localhost") for play in report["plays"] for task in play["tasks"]
+        }
         return PlaybookRun(done.returncode, tasks, done.stdout, done.stderr)
 
     return run

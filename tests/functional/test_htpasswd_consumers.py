@@ -102,11 +102,14 @@ def test_apache_htpasswd_accepts_every_user(htpasswd):
     if program is None:
         pytest.skip("htpasswd is missing (Debian: apt-get install apache2-utils)")
     for user in USERS:
-        check = subprocess.run([program, "-vb", htpasswd, user["name"], user["password"]],
-                               capture_output=True, text=True, check=False)
+        check = subprocess.run(
+            [program, "-vb", htpasswd, user["name"], user["password"]], capture_output=True, text=True, check=False
+        )
         assert check.returncode == 0, (user["name"], check.stderr)
     for name, password in WRONG:
-        assert subprocess.run([program, "-vb", htpasswd, name, password], capture_output=True, check=False).returncode != 0
+        assert (
+            subprocess.run([program, "-vb", htpasswd, name, password], capture_output=True, check=False).returncode != 0
+        )
 
 
 def test_registry_accepts_every_user_and_follows_changes(ansible_module, htpasswd, tmp_path, free_port, serve):
@@ -117,7 +120,8 @@ def test_registry_accepts_every_user_and_follows_changes(ansible_module, htpassw
         "log: {level: error}\n"
         "storage: {filesystem: {rootdirectory: %s}}\n"
         "http: {addr: '127.0.0.1:%d'}\n"
-        "auth: {htpasswd: {realm: test, path: %s}}\n" % (tmp_path / "data", free_port, htpasswd))
+        "auth: {htpasswd: {realm: test, path: %s}}\n" % (tmp_path / "data", free_port, htpasswd)
+    )
     serve([REGISTRY, "serve", str(config)], free_port)
     url = "http://127.0.0.1:%d/v2/" % free_port
 
@@ -127,8 +131,14 @@ def test_registry_accepts_every_user_and_follows_changes(ansible_module, htpassw
 
     # The registry re-reads the file when its mtime changes: the module's atomic
     # replace must reach it without a restart (the folder is not a bind mount here).
-    changed = ansible_module(MODULE, {"path": htpasswd, "cost": 5, "users": [
-        {"name": "alice", "state": "absent"}, {"name": "frank", "password": "frank's new pass"}]})
+    changed = ansible_module(
+        MODULE,
+        {
+            "path": htpasswd,
+            "cost": 5,
+            "users": [{"name": "alice", "state": "absent"}, {"name": "frank", "password": "frank's new pass"}],
+        },
+    )
     assert (changed.result["added"], changed.result["removed"]) == (["frank"], ["alice"])
     time.sleep(0.01)
     assert status(url, "frank", "frank's new pass") == 200
@@ -140,8 +150,10 @@ def test_nginx_auth_basic_accepts_every_user(htpasswd, tmp_path, free_port, serv
     prefix = tmp_path / "nginx"
     (prefix / "html").mkdir(parents=True)
     (prefix / "html" / "index.html").write_text("ok\n")
-    temp_paths = "".join("    %s_temp_path %s;\n" % (kind, prefix / kind)
-                         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    temp_paths = "".join(
+        "    %s_temp_path %s;\n" % (kind, prefix / kind)
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     (prefix / "nginx.conf").write_text(
         "daemon off;\n"
         "user root root;\n"  # the workers read the 0640 root-owned file like the container's nginx would as owner
@@ -159,7 +171,8 @@ def test_nginx_auth_basic_accepts_every_user(htpasswd, tmp_path, free_port, serv
         "            auth_basic_user_file %(htpasswd)s;\n"
         "        }\n"
         "    }\n"
-        "}\n" % {"prefix": prefix, "temp_paths": temp_paths, "port": free_port, "htpasswd": htpasswd})
+        "}\n" % {"prefix": prefix, "temp_paths": temp_paths, "port": free_port, "htpasswd": htpasswd}
+    )
     serve([NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log")], free_port)
     url = "http://127.0.0.1:%d/" % free_port
 

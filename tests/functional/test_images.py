@@ -79,7 +79,7 @@ def images():
 def tls(tmp_path_factory):
     """A CA and a server certificate for localhost and 127.0.0.1."""
     folder = tmp_path_factory.mktemp("certs")
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "privreg test CA")])
     ca_cert = (
@@ -111,7 +111,9 @@ def tls(tmp_path_factory):
     pem = serialization.Encoding.PEM
     (folder / "ca.crt").write_bytes(ca_cert.public_bytes(pem))
     (folder / "server.crt").write_bytes(cert.public_bytes(pem))
-    (folder / "server.key").write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (folder / "server.key").write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return folder
 
 
