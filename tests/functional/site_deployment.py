@@ -1,0 +1,86 @@
+"""A deployment of playbooks/site.yml on this host with names of its own
+(privreg-molecule-site-*), for the functional tests that run the whole playbook."""
+
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+
+from local_engine import NGINX_IMAGE, REGISTRY_IMAGE, docker, unused_port
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SITE = os.path.join(ROOT, "playbooks", "site.yml")
+RECAP = re.compile(r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+class Site:
+    """One deployment of site.yml on this host, with names of its own."""
+
+    def __init__(self, topology, workdir, env):
+        self.topology = topology
+        self.env = env
+        self.workdir = workdir
+        self.port = unused_port()
+        self.base_dir = os.path.join(workdir, "registry")
+        prefix = "privreg-molecule-site-%s" % topology.replace("_", "-")
+        self.containers = ["%s-registry" % prefix, "%s-nginx" % prefix]
+        self.network = "%s-net" % prefix
+        self.certs_d = "/etc/docker/certs.d/localhost:%d" % self.port
+        # passwords no log may show: random, with the characters that trip quoting
+        self.passwords = ["alpha %s '\"$x\\" % secrets.token_hex(8), "beta-%s-ü" % secrets.token_hex(8)]
+        self.inventory = os.path.join(workdir, "inventory.yml")
+        self.accounts = os.path.join(workdir, "accounts.yml")
+        host_vars = {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": sys.executable,
+            "registry_host": "localhost",
+            "registry_port": self.port,
+            "registry_bind_address": "127.0.0.1",
+            "registry_topology": topology,
+            "registry_base_dir": self.base_dir,
+            "registry_container_name": self.containers[0],
+            "registry_nginx_container_name": self.containers[1],
+            "registry_network_name": self.network,
+            "registry_image": REGISTRY_IMAGE,
+            "registry_nginx_image": NGINX_IMAGE,
+            "registry_bcrypt_cost": 5,
+        }
+        with open(self.inventory, "w") as stream:
+            json.dump({"registry": {"hosts": {"localhost": host_vars}}}, stream)
+        # secrets go in a 0600 file, never on the command line
+        fd = os.open(self.accounts, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as stream:
+            json.dump(
+                {
+                    "registry_users": [
+                        {"name": "alice", "password": self.passwords[0]},
+                        {"name": "bob", "password": self.passwords[1]},
+                    ]
+                },
+                stream,
+            )
+
+    def play(self, *args, playbook=SITE, env=None):
+        """ansible-playbook of ``playbook`` (site.yml of this checkout) on this deployment;
+        ``env`` replaces the environment (another collection path, say). Returns
+        (changed, output) and fails the test on a failed run."""
+        command = ["ansible-playbook", "-i", self.inventory, "-e", "@" + self.accounts, playbook, *args]
+        done = subprocess.run(command, env=env or self.env, capture_output=True, text=True, timeout=900, check=False)
+        recap = RECAP.search(done.stdout)
+        assert recap, "no play recap:\n%s\n%s" % (done.stdout[-3000:], done.stderr[-3000:])
+        ok, changed, unreachable, failed = (int(n) for n in recap.groups())
+        assert (unreachable, failed, done.returncode) == (0, 0, 0), done.stdout[-5000:] + done.stderr[-3000:]
+        return changed, done.stdout + done.stderr
+
+    def existing_containers(self):
+        return [name for name in self.containers if docker("container", "inspect", name).returncode == 0]
+
+    def remove(self):
+        for name in self.containers:
+            docker("rm", "-f", "-v", name)
+        docker("network", "rm", self.network)
+        shutil.rmtree(self.certs_d, ignore_errors=True)
+        shutil.rmtree(self.base_dir, ignore_errors=True)

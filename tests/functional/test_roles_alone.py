@@ -1,0 +1,199 @@
+"""Each public role applied on its own, as a sysadmin does in a play of his own
+(`roles: [privreg.registry.<role>]`), without playbooks/site.yml and without
+registry_topology: it deploys its topology, correctly, and a re-run changes
+nothing. A topology the role does not deploy fails before the host changes,
+and so does applying the internal role privreg.registry._common.
+
+The docker CLI logs in, pushes and pulls through what each role deployed.
+Names are privreg-molecule-alone-* so scripts/test-molecule.sh sweeps leftovers.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+from local_engine import NGINX_IMAGE, REGISTRY_IMAGE, docker, needs_engine_and_images, unused_port
+
+RECAP = re.compile(r"^localhost\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=(\d+)", re.M)
+pytestmark = needs_engine_and_images
+PASSWORD = "alone: p@ss \"w0rd\" ü"
+
+
+class RolePlay:
+    """A play of the user's own that applies one public role to this host."""
+
+    def __init__(self, role, workdir, env, name=None):
+        self.role = role
+        self.env = env
+        self.port = unused_port()
+        self.endpoint = "localhost:%d" % self.port
+        self.base_dir = os.path.join(workdir, "registry")
+        prefix = "privreg-molecule-alone-%s" % (name or role).replace("_", "-")
+        self.registry = prefix + "-registry"
+        self.nginx = prefix + "-nginx"
+        self.network = prefix + "-net"
+        self.certs_d = "/etc/docker/certs.d/" + self.endpoint
+        self.playbook = os.path.join(workdir, "play.yml")
+        self.secrets = os.path.join(workdir, "secrets.json")
+        fd = os.open(self.secrets, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as stream:
+            json.dump({"registry_users": [{"name": "alice", "password": PASSWORD}]}, stream)
+
+    def run(self, role=None, **extra_vars):
+        role_vars = {
+            "registry_host": "localhost",
+            "registry_port": self.port,
+            "registry_bind_address": "127.0.0.1",
+            "registry_base_dir": self.base_dir,
+            "registry_container_name": self.registry,
+            "registry_nginx_container_name": self.nginx,
+            "registry_network_name": self.network,
+            "registry_image": REGISTRY_IMAGE,
+            "registry_nginx_image": NGINX_IMAGE,
+            "registry_bcrypt_cost": 5,
+            **extra_vars,
+        }
+        play = [
+            {
+                "name": "A play of the user's own",
+                "hosts": "localhost",
+                "gather_facts": False,
+                "vars": {"ansible_python_interpreter": sys.executable},
+                "roles": [{"role": "privreg.registry.%s" % (role or self.role), "vars": role_vars}],
+            }
+        ]
+        with open(self.playbook, "w") as stream:
+            json.dump(play, stream)
+        done = subprocess.run(
+            ["ansible-playbook", "-e", "@" + self.secrets, self.playbook],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        recap = RECAP.search(done.stdout)
+        assert recap, done.stdout[-3000:] + done.stderr[-3000:]
+        return done.returncode, int(recap.group(1)), done.stdout + done.stderr
+
+    def inspect(self, name):
+        done = docker("container", "inspect", name)
+        return json.loads(done.stdout)[0] if done.returncode == 0 else None
+
+    def status(self, auth=None):
+        """HTTP status of GET /v2/ through the client-facing port, trusting the role's CA."""
+        command = [
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--cacert",
+            os.path.join(self.base_dir, "certs", "ca.crt"),
+            "https://%s/v2/" % self.endpoint,
+        ]
+        if auth:
+            command[1:1] = ["-u", auth]
+        return subprocess.run(command, capture_output=True, text=True, check=False).stdout
+
+    def remove(self):
+        for name in (self.registry, self.nginx):
+            docker("rm", "-f", "-v", name)
+        docker("network", "rm", self.network)
+        shutil.rmtree(self.certs_d, ignore_errors=True)
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", params=["registry_native", "registry_nginx_proxy"])
+def deployed(request, tmp_path_factory, ansible_environment):
+    play = RolePlay(request.param, str(tmp_path_factory.mktemp(request.param)), ansible_environment)
+    play.remove()
+    play.first = play.run()
+    yield play
+    play.remove()
+
+
+def test_the_role_alone_deploys_and_verifies_its_topology(deployed):
+    rc, changed, output = deployed.first
+    assert rc == 0 and changed > 0, output[-5000:]
+    registry = deployed.inspect(deployed.registry)
+    env = dict(item.split("=", 1) for item in registry["Config"]["Env"])
+    published = registry["HostConfig"]["PortBindings"] or {}
+    nginx = deployed.inspect(deployed.nginx)
+    if deployed.role == "registry_native":
+        assert env["REGISTRY_AUTH"] == "htpasswd"
+        assert env["REGISTRY_HTTP_TLS_CERTIFICATE"].endswith("registry.crt")
+        assert list(published) == ["5000/tcp"]
+        assert nginx is None
+        assert docker("network", "inspect", deployed.network).returncode != 0
+    else:
+        assert "REGISTRY_AUTH" not in env
+        assert published == {}
+        assert registry["HostConfig"]["NetworkMode"] == deployed.network
+        assert nginx["State"]["Running"]
+        assert list(nginx["HostConfig"]["PortBindings"]) == ["443/tcp"]
+    assert deployed.status() == "401"
+    assert deployed.status("alice:" + PASSWORD) == "200"
+    assert deployed.status("alice:wrong") == "401"
+
+
+def test_the_docker_client_pushes_and_pulls_through_the_role_alone(deployed):
+    image = "%s/alone/registry:%s" % (deployed.endpoint, deployed.role)
+    login = subprocess.run(
+        ["docker", "login", deployed.endpoint, "--username", "alice", "--password-stdin"],
+        input=PASSWORD,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert login.returncode == 0, login.stderr
+    try:
+        assert docker("tag", REGISTRY_IMAGE, image).returncode == 0
+        push = docker("push", image)
+        assert push.returncode == 0, push.stderr
+        assert docker("rmi", image).returncode == 0
+        pull = docker("pull", image)
+        assert pull.returncode == 0, pull.stderr
+    finally:
+        docker("rmi", image)
+        docker("logout", deployed.endpoint)
+
+
+def test_a_re_run_of_the_role_alone_changes_nothing(deployed):
+    rc, changed, output = deployed.run()
+    assert (rc, changed) == (0, 0), output[-5000:]
+
+
+OTHER = {"registry_native": "nginx_proxy", "registry_nginx_proxy": "native"}
+
+
+@pytest.mark.parametrize("role", sorted(OTHER))
+def test_a_topology_the_role_does_not_deploy_fails_before_the_host_changes(role, tmp_path, ansible_environment):
+    play = RolePlay(role, str(tmp_path), ansible_environment, name="refused-" + role)
+    rc, changed, output = play.run(registry_topology=OTHER[role])
+    assert rc != 0 and changed == 0
+    assert "registry_topology is %s, but this role deploys the" % OTHER[role] in output
+    assert "Apply privreg.registry.registry_%s instead" % OTHER[role] in output
+    assert not os.path.exists(play.base_dir)
+    assert play.inspect(play.registry) is None and play.inspect(play.nginx) is None
+
+
+def test_an_unknown_topology_fails_in_the_argument_spec(tmp_path, ansible_environment):
+    play = RolePlay("registry_native", str(tmp_path), ansible_environment, name="refused-unknown")
+    rc, changed, output = play.run(registry_topology="proxy")
+    assert rc != 0 and changed == 0
+    assert "value of registry_topology must be one of: native, nginx_proxy, got: proxy" in output
+    assert not os.path.exists(play.base_dir)
+
+
+def test_the_internal_role_is_not_an_entry_point(tmp_path, ansible_environment):
+    play = RolePlay("registry_native", str(tmp_path), ansible_environment, name="refused-common")
+    rc, changed, output = play.run(role="_common")
+    assert rc != 0 and changed == 0
+    assert "privreg.registry._common is internal: apply privreg.registry.registry_native" in output
+    assert not os.path.exists(play.base_dir)

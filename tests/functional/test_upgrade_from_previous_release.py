@@ -1,0 +1,65 @@
+"""A host converged by the previous release of the collection, converged again by
+this checkout, reports no change: same variables, same containers, same files.
+
+The previous release is the last commit before the roles moved onto the shared
+base (privreg.registry._common); `git archive` takes its tree from this
+checkout's history, and it runs as privreg.registry from a collection path of
+its own.
+"""
+
+import os
+import subprocess
+import tarfile
+
+import pytest
+from local_engine import needs_engine_and_images
+from site_deployment import ROOT, Site
+
+# main before issue 10 (the shared base): the release users run today.
+PREVIOUS_RELEASE = "e2b8145"
+
+
+def previous_release_known():
+    done = subprocess.run(
+        ["git", "-C", ROOT, "cat-file", "-e", PREVIOUS_RELEASE + "^{commit}"], capture_output=True, check=False
+    )
+    return done.returncode == 0
+
+
+pytestmark = needs_engine_and_images + [
+    pytest.mark.skipif(not previous_release_known(), reason="the checkout's history lacks " + PREVIOUS_RELEASE),
+]
+
+
+@pytest.fixture(scope="module")
+def previous_release(tmp_path_factory, ansible_environment):
+    """The previous release's tree, and an environment that loads it as privreg.registry."""
+    collections = tmp_path_factory.mktemp("previous-release")
+    tree = collections / "ansible_collections" / "privreg" / "registry"
+    tree.mkdir(parents=True)
+    archive = collections / "tree.tar"
+    subprocess.run(["git", "-C", ROOT, "archive", "-o", str(archive), PREVIOUS_RELEASE], check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(tree, filter="data")
+    env = dict(ansible_environment, ANSIBLE_COLLECTIONS_PATH=str(collections), ANSIBLE_ROLES_PATH=str(tree / "roles"))
+    return tree, env
+
+
+@pytest.mark.parametrize("topology", ["nginx_proxy", "native"])
+def test_a_host_converged_by_the_previous_release_needs_no_change(
+    topology, previous_release, tmp_path, ansible_environment
+):
+    tree, previous_env = previous_release
+    site = Site(topology, str(tmp_path), ansible_environment)
+    site.remove()
+    try:
+        changed, output = site.play(playbook=os.path.join(tree, "playbooks", "site.yml"), env=previous_env)
+        # The previous release ran: it had no shared base.
+        assert changed > 0 and "privreg.registry._common" not in output, output[-3000:]
+        containers = site.existing_containers()
+        changed, output = site.play()
+        assert "privreg.registry._common" in output
+        assert changed == 0, output[-8000:]
+        assert site.existing_containers() == containers
+    finally:
+        site.remove()
