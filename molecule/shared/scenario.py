@@ -14,6 +14,7 @@ Fixtures (module scope):
 
 Steps:
     converge(extra_vars, tmp_path, *options)  run the scenario's converge playbook again, as Molecule does
+    converge_playbook()             that playbook's path (.config/molecule/converge.yml)
     recap(output)                   the PLAY RECAP counters of that run
     task_status(output, task_name)  ok / changed / skipping of a task in that run's output
     started_at(host, container)     the container's State.StartedAt (restarts change it)
@@ -55,8 +56,20 @@ def started_at(host, name):
     return host.check_output("docker inspect -f '{{.State.StartedAt}}' %s", name)
 
 
+def converge_playbook():
+    """The converge playbook Molecule ran for this scenario, as an absolute path.
+
+    Read from the merged config Molecule wrote (``MOLECULE_FILE``: ansible.playbooks.converge,
+    .config/molecule/config.yml unless the scenario sets its own) and resolved, as Molecule
+    does, from the scenario's folder.
+    """
+    with open(os.environ["MOLECULE_FILE"], encoding="utf-8") as stream:
+        playbook = yaml.safe_load(stream)["ansible"]["playbooks"]["converge"]
+    return os.path.abspath(os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], playbook))
+
+
 def converge(extra_vars, tmp_path, *options):
-    """Run the scenario's converge.yml with its inventory; ``extra_vars`` go through a 0600 file.
+    """Run the scenario's converge playbook with its inventory; ``extra_vars`` go through a 0600 file.
 
     ``options`` are more ansible-playbook arguments (``--check``, ``--diff``).
 
@@ -67,7 +80,7 @@ def converge(extra_vars, tmp_path, *options):
     extra.write_text(yaml.safe_dump(extra_vars))
     run = subprocess.run(
         ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-         os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "converge.yml"), "-e", f"@{extra}", *options],
+         converge_playbook(), "-e", f"@{extra}", *options],
         capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     return run.stdout
