@@ -1,10 +1,10 @@
 """Fixtures and steps every Molecule scenario's tests share.
 
-A scenario's tests (or its tests/conftest.py) import what they use::
+A scenario's tests (or its tests/conftest.py) import what they use (pytest.ini
+puts molecule/shared on the path)::
 
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "shared"))
-    from scenario import client, conf, endpoint, users  # noqa: F401  (pytest fixtures)
-    from scenario import converge, push_pull_round_trip, started_at, task_status
+    from privreg_molecule.scenario import client, conf, endpoint, users  # noqa: F401  (pytest fixtures)
+    from privreg_molecule.scenario import converge, push_pull_round_trip, started_at, task_status
 
 Fixtures (module scope):
     conf      the scenario's variables (molecule.yml group_vars over .config/molecule/config.yml)
@@ -26,9 +26,9 @@ import subprocess
 
 import pytest
 import yaml
-from registry_client import RegistryClient
 
 from ansible_collections.privreg.registry.plugins.module_utils._endpoint import endpoint as client_endpoint
+from privreg_molecule.registry_client import RegistryClient
 
 
 @pytest.fixture(scope="module")
