@@ -13,7 +13,6 @@ PUSH_DEADLINE seconds, many times what the good proxy needs).
 """
 
 import pytest
-
 from privreg_molecule.proxy_scenario import NGINX_CONF, upstream_url
 from privreg_molecule.registry_client import RegistryClient
 
@@ -46,22 +45,41 @@ def proxies(host, conf, client, tmp_path_factory):
     endpoints = {name: f"{conf['registry_host']}:{port}" for name, port in ports.items()}
     containers = [f"{prefix}-registry"] + [f"{prefix}-{name}" for name in ports]
     try:
-        run_ok(host, "docker run -d --name %s --network %s --network-alias %s %s",
-               containers[0], network, containers[0], conf["registry_image"])
+        run_ok(
+            host,
+            "docker run -d --name %s --network %s --network-alias %s %s",
+            containers[0],
+            network,
+            containers[0],
+            conf["registry_image"],
+        )
         for name, port in ports.items():
             folder = tmp_path_factory.mktemp(name)
             (folder / "nginx.conf").write_text(
-                live.replace(upstream, f"http://{containers[0]}:5000").replace(HOST_LINES["control"], HOST_LINES[name]))
+                live.replace(upstream, f"http://{containers[0]}:5000").replace(HOST_LINES["control"], HOST_LINES[name])
+            )
             # The login cache's key function and tmpfs, as the role gives them (without its secret: no caching).
             (folder / "registry_auth.js").write_text(host.file(f"{base}/nginx/registry_auth.js").content_string)
-            run_ok(host, "docker run -d --name %s --network %s -p %s:443 --tmpfs /run/registry-auth "
-                   "-v %s:/etc/nginx/registry:ro -v %s/auth:/etc/nginx/auth:ro -v %s/certs:/etc/nginx/certs:ro "
-                   "%s nginx -c %s -g %s",
-                   f"{prefix}-{name}", network, str(port), str(folder), base, base,
-                   conf["registry_nginx_image"], NGINX_CONF, "daemon off;")
+            run_ok(
+                host,
+                "docker run -d --name %s --network %s -p %s:443 --tmpfs /run/registry-auth "
+                "-v %s:/etc/nginx/registry:ro -v %s/auth:/etc/nginx/auth:ro -v %s/certs:/etc/nginx/certs:ro "
+                "%s nginx -c %s -g %s",
+                f"{prefix}-{name}",
+                network,
+                str(port),
+                str(folder),
+                base,
+                base,
+                conf["registry_nginx_image"],
+                NGINX_CONF,
+                "daemon off;",
+            )
             run_ok(host, "install -D -m 0644 %s /etc/docker/certs.d/%s/ca.crt", client.ca_file, endpoints[name])
-        yield {name: RegistryClient(host, endpoint, client.ca_file, client.docker_config)
-               for name, endpoint in endpoints.items()}
+        yield {
+            name: RegistryClient(host, endpoint, client.ca_file, client.docker_config)
+            for name, endpoint in endpoints.items()
+        }
     finally:
         for container in containers:
             host.run("docker rm -fv %s", container)
@@ -85,7 +103,9 @@ def push(proxy, users, image):
     try:
         login = proxy.login("alice", users["alice"])
         assert login.rc == 0, login.stderr
-        return proxy.host.run("DOCKER_CONFIG=%s timeout %s docker push %s", proxy.docker_config, str(PUSH_DEADLINE), ref)
+        return proxy.host.run(
+            "DOCKER_CONFIG=%s timeout %s docker push %s", proxy.docker_config, str(PUSH_DEADLINE), ref
+        )
     finally:
         proxy.logout()
         proxy.remove_image(ref)
@@ -100,8 +120,10 @@ def upload_location(proxy, users):
 
 def test_the_two_proxies_differ_in_the_host_header_only(host, conf, proxies):
     prefix = conf["registry_container_name"] + "-trap"
-    configs = {name: host.check_output("docker exec %s cat %s", f"{prefix}-{name}", NGINX_CONF).splitlines()
-               for name in proxies}
+    configs = {
+        name: host.check_output("docker exec %s cat %s", f"{prefix}-{name}", NGINX_CONF).splitlines()
+        for name in proxies
+    }
     differing = [(a.strip(), b.strip()) for a, b in zip(configs["control"], configs["trap"], strict=True) if a != b]
     assert differing == [(HOST_LINES["control"], HOST_LINES["trap"])]
 

@@ -16,7 +16,10 @@ def exists(host, kind, name):
 
 def test_native_and_back(host, conf, client, users, tmp_path):
     nginx, registry, network = (
-        conf["registry_nginx_container_name"], conf["registry_container_name"], conf["registry_network_name"])
+        conf["registry_nginx_container_name"],
+        conf["registry_container_name"],
+        conf["registry_network_name"],
+    )
     assert client.manifest_status(REPOSITORY, TAG, "alice", users["alice"]) == 200
 
     converge({"registry_topology": "native"}, tmp_path)

@@ -5,10 +5,17 @@ converge through ansible-playbook) and re-create the container.
 """
 
 import pytest
-
 from privreg_molecule.registry_client import RegistryClient
-from privreg_molecule.scenario import (certificate_sha256, converge, make_own_certificate, push_pull_round_trip, recap,
-                                       served_certificate_sha256, started_at, task_status)
+from privreg_molecule.scenario import (
+    certificate_sha256,
+    converge,
+    make_own_certificate,
+    push_pull_round_trip,
+    recap,
+    served_certificate_sha256,
+    started_at,
+    task_status,
+)
 
 REPOSITORY = "molecule/multilayer"
 LAYERS = 3
@@ -190,7 +197,8 @@ def test_own_certificate_replaces_the_generated_one_and_back(host, conf, client,
     try:
         converge(own, tmp_path)
         assert served_certificate_sha256(host, conf["registry_host"], conf["registry_port"]) == certificate_sha256(
-            host, own["registry_tls_certificate"])
+            host, own["registry_tls_certificate"]
+        )
         trusted = host.file(f"/etc/docker/certs.d/{endpoint}/ca.crt").content
         assert trusted == host.file(own["registry_tls_ca_certificate"]).content
         own_client = RegistryClient(host, endpoint, own["registry_tls_ca_certificate"], client.docker_config)

@@ -5,7 +5,6 @@ converge through ansible-playbook) and puts them back.
 """
 
 import pytest
-
 from privreg_molecule.proxy_scenario import NGINX_CONF, nginx_reloads, upstream_url
 from privreg_molecule.scenario import converge, push_pull_round_trip, started_at
 
@@ -93,8 +92,11 @@ def test_running_config_follows_the_recipe(host, conf):
         f"set $registry_upstream {upstream_url(conf)};",
     ):
         assert directive in config, directive
-    verifies_upstream = {"proxy_ssl_verify on;", "proxy_ssl_trusted_certificate /etc/nginx/certs/ca.crt;",
-                         f"proxy_ssl_name {conf['registry_host']};"}
+    verifies_upstream = {
+        "proxy_ssl_verify on;",
+        "proxy_ssl_trusted_certificate /etc/nginx/certs/ca.crt;",
+        f"proxy_ssl_name {conf['registry_host']};",
+    }
     assert (verifies_upstream <= config) == conf.get("registry_upstream_tls", False)
     # Sized for many concurrent clients (the setup this replaces had 16).
     connections = [int(line.split()[1].rstrip(";")) for line in config if line.startswith("worker_connections ")]
@@ -107,7 +109,10 @@ def test_tls_versions(host, endpoint, conf, version, accepted):
     port = conf["registry_port"]
     handshake = host.run(
         "openssl s_client -connect 127.0.0.1:%s -servername %s %s -cipher DEFAULT@SECLEVEL=0 < /dev/null",
-        str(port), conf["registry_host"], version)
+        str(port),
+        conf["registry_host"],
+        version,
+    )
     if accepted:
         assert handshake.rc == 0, handshake.stderr
     else:
@@ -148,11 +153,16 @@ def test_accounts_change_live_without_restart_or_reload(host, conf, client, user
     live_conf = host.file(f"{conf['registry_base_dir']}/nginx/nginx.conf").sha256sum
     carol = "c@rol: new 'pw' \\ ✓"
 
-    output = converge({"registry_users": [
-        {"name": "alice", "password": users["alice"]},
-        {"name": "bob", "state": "absent"},
-        {"name": "carol", "password": carol},
-    ]}, tmp_path)
+    output = converge(
+        {
+            "registry_users": [
+                {"name": "alice", "password": users["alice"]},
+                {"name": "bob", "state": "absent"},
+                {"name": "carol", "password": carol},
+            ]
+        },
+        tmp_path,
+    )
     assert "carol" in output and "bob" in output  # the names-only change report
 
     assert client.status(user="carol", password=carol) == 200

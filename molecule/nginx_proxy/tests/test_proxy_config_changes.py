@@ -4,7 +4,6 @@ Each test runs converge again with one nginx variable changed.
 """
 
 import pytest
-
 from privreg_molecule.proxy_scenario import NGINX_CONF, nginx_reloads
 from privreg_molecule.scenario import converge, started_at
 

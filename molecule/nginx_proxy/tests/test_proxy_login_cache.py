@@ -20,7 +20,6 @@ import uuid
 
 import bcrypt
 import pytest
-
 from privreg_molecule.registry_client import _curl_config_value as curl_value
 from privreg_molecule.scenario import converge, started_at
 
@@ -60,8 +59,12 @@ class Probe:
             config += f"header = {curl_value('Authorization: ' + value)}\n"
         result = self.host.run(
             "printf '%%s' %s | curl -sS -K - -o /dev/null -D - -X %s --cacert %s -w %s %s",
-            config, method, self.client.ca_file, "\nprivreg-status:%{http_code}\n",
-            f"https://{self.client.endpoint}{path}")
+            config,
+            method,
+            self.client.ca_file,
+            "\nprivreg-status:%{http_code}\n",
+            f"https://{self.client.endpoint}{path}",
+        )
         status, headers = 0, {}
         for line in result.stdout.splitlines():
             if line.startswith("privreg-status:"):
@@ -117,9 +120,18 @@ def test_a_wrong_password_after_a_right_one_is_refused_and_never_cached(probe, u
     assert probe.get(basic("alice", users["alice"], spaces))[::2] == (200, "HIT")
 
 
-@pytest.mark.parametrize("authorization", [
-    None, "", "Basic", "Basic ", "Basic !!!not-base64!!!", "Bearer abc", "Basic " + base64.b64encode(b"alice").decode(),
-])
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "",
+        "Basic",
+        "Basic ",
+        "Basic !!!not-base64!!!",
+        "Bearer abc",
+        "Basic " + base64.b64encode(b"alice").decode(),
+    ],
+)
 def test_requests_without_valid_credentials_get_the_challenge(probe, authorization):
     status, headers, cached = probe.get(authorization)
     assert status == 401
@@ -153,8 +165,10 @@ def test_a_user_removed_while_cached_is_refused_right_after_the_role_run(probe, 
     header = basic("bob", users["bob"], probe.fresh_spaces())
     assert probe.get(header)[::2] == (200, "MISS")
     assert probe.get(header)[::2] == (200, "HIT")
-    converge({"registry_users": [{"name": "alice", "password": users["alice"]}, {"name": "bob", "state": "absent"}]},
-             tmp_path)
+    converge(
+        {"registry_users": [{"name": "alice", "password": users["alice"]}, {"name": "bob", "state": "absent"}]},
+        tmp_path,
+    )
     assert probe.get(header)[::2] == (401, "MISS")
     converge({"registry_users": conf["registry_users"]}, tmp_path)
     assert probe.get(header)[::2] == (200, "MISS")
@@ -188,8 +202,9 @@ def test_a_password_changed_by_hand_stops_working_at_once(probe, host, conf, use
 def container_files(host, name):
     """Every file of the container as bytes: its filesystem (docker export) and the tmpfs (tar from inside)."""
     exported = subprocess.run(["docker", "export", name], capture_output=True, check=True).stdout
-    tmpfs = subprocess.run(["docker", "exec", name, "tar", "-cf", "-", AUTH_TMPFS],
-                           capture_output=True, check=True).stdout
+    tmpfs = subprocess.run(
+        ["docker", "exec", name, "tar", "-cf", "-", AUTH_TMPFS], capture_output=True, check=True
+    ).stdout
     files = {}
     for archive, prefix in ((exported, "/"), (tmpfs, "/")):
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
@@ -218,8 +233,7 @@ def test_no_credential_material_in_any_file_or_log_of_the_nginx_container(probe,
     for path, data in cached.items():
         # nginx's cache header: the key is the 64-hex HMAC, the answer a bare 204.
         assert re.search(rb"\nKEY: [0-9a-f]{64}\nHTTP/1.1 204 No Content\r\n", data), path
-    logs = subprocess.run(["docker", "logs", conf["registry_nginx_container_name"]],
-                          capture_output=True, check=True)
+    logs = subprocess.run(["docker", "logs", conf["registry_nginx_container_name"]], capture_output=True, check=True)
     for secret in secrets_of(users):
         assert not [path for path, data in files.items() if secret in data], secret
         assert secret not in logs.stdout + logs.stderr

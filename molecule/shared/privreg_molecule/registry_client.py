@@ -57,13 +57,17 @@ class RegistryClient:
         url = f"https://{self.endpoint}{path}"
         result = self.host.run(
             "printf '%%s' %s | curl -sS -K - -o /dev/null -D - -X %s --cacert %s -w %s %s",
-            config, method, self.ca_file, "\n" + _STATUS_MARK + "%{http_code}\n", url,
+            config,
+            method,
+            self.ca_file,
+            "\n" + _STATUS_MARK + "%{http_code}\n",
+            url,
         )
         headers = {}
         status = 0
         for line in result.stdout.splitlines():
             if line.startswith(_STATUS_MARK):
-                status = int(line[len(_STATUS_MARK):])
+                status = int(line[len(_STATUS_MARK) :])
             elif ":" in line:
                 name, value = line.split(":", 1)
                 headers[name.strip().lower()] = value.strip()
@@ -133,7 +137,8 @@ class RegistryClient:
             for index in range(layers):
                 name = f"layer{index}.bin"
                 self.host.run_expect(
-                    [0], "head -c %s /dev/urandom > %s", str(kib_per_layer * 1024), f"{context}/{name}")
+                    [0], "head -c %s /dev/urandom > %s", str(kib_per_layer * 1024), f"{context}/{name}"
+                )
                 lines.append(f"COPY {name} /{name}")
             self.host.run_expect([0], "printf '%%s\\n' %s > %s", "\n".join(lines), f"{context}/Dockerfile")
             built = self.docker("build -q -t %s %s", ref, context)

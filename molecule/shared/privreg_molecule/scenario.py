@@ -49,7 +49,8 @@ def endpoint(conf):
 @pytest.fixture(scope="module")
 def client(host, conf, endpoint, tmp_path_factory):
     return RegistryClient(
-        host, endpoint, f"{conf['registry_base_dir']}/certs/ca.crt", str(tmp_path_factory.mktemp("docker-config")))
+        host, endpoint, f"{conf['registry_base_dir']}/certs/ca.crt", str(tmp_path_factory.mktemp("docker-config"))
+    )
 
 
 def started_at(host, name):
@@ -79,9 +80,19 @@ def converge(extra_vars, tmp_path, *options):
     extra.touch(mode=0o600)
     extra.write_text(yaml.safe_dump(extra_vars))
     run = subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-         converge_playbook(), "-e", f"@{extra}", *options],
-        capture_output=True, text=True, check=False)
+        [
+            "ansible-playbook",
+            "-i",
+            os.environ["MOLECULE_INVENTORY_FILE"],
+            converge_playbook(),
+            "-e",
+            f"@{extra}",
+            *options,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     return run.stdout
 
@@ -98,7 +109,7 @@ def task_status(output, task_name):
     lines = output.splitlines()
     for index, line in enumerate(lines):
         if line.startswith("TASK [") and f": {task_name}]" in line:
-            return next(line for line in lines[index + 1:] if line.strip()).split(":", 1)[0]
+            return next(line for line in lines[index + 1 :] if line.strip()).split(":", 1)[0]
     raise AssertionError(f"task {task_name!r} not in the output")
 
 
@@ -166,7 +177,9 @@ def served_certificate_sha256(host, name, port):
     """SHA-256 fingerprint (openssl's ``AB:CD:..`` form) of the certificate served on ``name:port``."""
     out = host.run(
         "echo | openssl s_client -connect %s -servername %s 2>/dev/null | openssl x509 -noout -fingerprint -sha256",
-        f"{name}:{port}", name)
+        f"{name}:{port}",
+        name,
+    )
     assert out.rc == 0, out.stderr
     return out.stdout.strip().split("=", 1)[1]
 
