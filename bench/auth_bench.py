@@ -8,9 +8,10 @@ ab from apache2-utils against 127.0.0.1:
   60 s), and their ratios (target: cache >= 0.9 of no auth);
 - failed requests with 256 concurrent keep-alive connections;
 - blob download MB/s through nginx (TLS, auth) against straight to the
-  registry container (plain HTTP on its network address).
-"no auth" is a second nginx container on the same network and registry, with
-the role's uncached nginx.conf minus its two auth_basic lines.
+  registry (plain HTTP on its unix socket, from the host).
+"no auth" is a second nginx container on the same registry socket, run as the
+role runs nginx, with the role's uncached nginx.conf minus its two auth_basic
+lines.
 A benchmark: it prints numbers and asserts nothing. Every figure is printed
 beside the command that reproduces it (after --keep: the deployment stays).
 
@@ -37,6 +38,9 @@ NETWORK = f"{PREFIX}-net"
 NGINX = f"{PREFIX}-nginx"
 NO_AUTH_NGINX = f"{PREFIX}-noauth"
 REGISTRY = f"{PREFIX}-registry"
+SOCKET_VOLUME = f"{REGISTRY}-socket"
+# Where the role's nginx listens inside its container (it is not root).
+NGINX_PORT = 8443
 PORT = 44631
 NO_AUTH_PORT = 44632
 USER = "bench"
@@ -93,7 +97,8 @@ def docker(*args, check=True):
 
 
 def start_no_auth_nginx(folder, nginx_image):
-    """A second nginx on the same registry: the role's uncached nginx.conf without auth_basic."""
+    """A second nginx on the same registry socket, run as the role runs nginx: the role's
+    uncached nginx.conf without auth_basic."""
     live = os.path.join(BASE_DIR, "nginx", "nginx.conf")
     with open(live) as f:
         text = f.read()
@@ -108,6 +113,12 @@ def start_no_auth_nginx(folder, nginx_image):
     os.makedirs(conf_dir)
     with open(os.path.join(conf_dir, "nginx.conf"), "w") as f:
         f.writelines(lines)
+    user = docker("inspect", "-f", "{{.Config.User}}", NGINX)
+    gid = int(user.split(":")[1])
+    # Readable by nginx's group, as the role's config folder is.
+    for path, mode in ((conf_dir, 0o750), (os.path.join(conf_dir, "nginx.conf"), 0o640)):
+        os.chown(path, 0, gid)
+        os.chmod(path, mode)
     docker("rm", "-f", NO_AUTH_NGINX, check=False)
     docker(
         "run",
@@ -116,14 +127,19 @@ def start_no_auth_nginx(folder, nginx_image):
         NO_AUTH_NGINX,
         "--label",
         "privreg.molecule=bench",
-        "--network",
-        NETWORK,
+        "--user",
+        user,
+        "--read-only",
+        "--tmpfs",
+        f"/run/registry-nginx:mode=0700,uid=101,gid={gid}",
         "-p",
-        f"127.0.0.1:{NO_AUTH_PORT}:443",
+        f"127.0.0.1:{NO_AUTH_PORT}:{NGINX_PORT}",
         "-v",
         f"{conf_dir}:/etc/nginx/registry:ro",
         "-v",
         f"{BASE_DIR}/certs:/etc/nginx/certs:ro",
+        "-v",
+        f"{SOCKET_VOLUME}:/run/registry",
         nginx_image,
         "nginx",
         "-c",
@@ -187,10 +203,10 @@ def push_blob(url, data):
     return digest
 
 
-def download_mbps(url, auth, resolve=None):
-    """Best of three curl downloads, MB/s (10^6 bytes); ``resolve``: curl's host:port:address."""
+def download_mbps(url, auth, options=()):
+    """Best of three curl downloads, MB/s (10^6 bytes); ``options``: more curl options."""
     config = f'header = "Authorization: {AUTH_HEADER}"\n' if auth else ""
-    options = ["--resolve", resolve] if resolve else []
+    options = list(options)
     command = [
         "curl",
         "-sS",
@@ -269,22 +285,23 @@ def main():
             data = os.urandom(BLOB_MIB * 1024 * 1024)
             digest = push_blob(f"https://localhost:{PORT}", data)
             del data
-            address = docker(
-                "inspect", "-f", f"{{{{(index .NetworkSettings.Networks \"{NETWORK}\").IPAddress}}}}", REGISTRY
-            )
+            socket = os.path.join(docker("volume", "inspect", "-f", "{{.Mountpoint}}", SOCKET_VOLUME), "registry.sock")
             blob = f"/v2/{REPOSITORY}/blobs/{digest}"
             results["pull_proxy"] = download_mbps(f"https://localhost:{PORT}{blob}", auth=True)
-            results["pull_direct"] = download_mbps(f"http://{address}:5000{blob}", auth=False)
-            # The published port goes through the engine's docker-proxy; nginx's own address does not.
-            nginx_address = docker(
-                "inspect", "-f", f"{{{{(index .NetworkSettings.Networks \"{NETWORK}\").IPAddress}}}}", NGINX
+            results["pull_direct"] = download_mbps(
+                f"http://registry{blob}", auth=False, options=["--unix-socket", socket]
             )
+            # The published port goes through the engine's docker-proxy; nginx's own address does not.
+            nginx_address = docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", NGINX)
             results["pull_nginx_address"] = download_mbps(
-                f"https://localhost{blob}", auth=True, resolve=f"localhost:443:{nginx_address}"
+                f"https://localhost:{NGINX_PORT}{blob}",
+                auth=True,
+                options=["--resolve", f"localhost:{NGINX_PORT}:{nginx_address}"],
             )
         finally:
             if not options.keep:
                 docker("rm", "-f", NO_AUTH_NGINX, NGINX, REGISTRY, check=False)
+                docker("volume", "rm", SOCKET_VOLUME, check=False)
                 docker("network", "rm", NETWORK, check=False)
                 subprocess.run(["rm", "-rf", BASE_DIR], check=False)
                 subprocess.run(["rm", "-rf", "/etc/docker/certs.d/localhost:%d" % PORT], check=False)
@@ -312,7 +329,7 @@ def main():
     for key, label in (
         ("pull_proxy", f"blob MB/s ({BLOB_MIB} MiB), nginx, published port"),
         ("pull_nginx_address", f"blob MB/s ({BLOB_MIB} MiB), nginx, its address"),
-        ("pull_direct", f"blob MB/s ({BLOB_MIB} MiB), registry, its address"),
+        ("pull_direct", f"blob MB/s ({BLOB_MIB} MiB), registry, its socket"),
     ):
         speed, command = results[key]
         report(label, f"{speed:.0f}", command)

@@ -87,6 +87,7 @@ PREFIX=privreg-molecule-galaxy
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 cleanup() {
     docker rm -f -v "$PREFIX-registry" "$PREFIX-nginx" >/dev/null 2>&1 || true
+    docker volume rm "$PREFIX-registry-socket" >/dev/null 2>&1 || true
     docker network rm "$PREFIX-net" >/dev/null 2>&1 || true
     rm -rf "/etc/docker/certs.d/localhost:$PORT"
 }

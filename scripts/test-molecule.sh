@@ -2,7 +2,7 @@
 # Runs `molecule test` for every scenario under molecule/ (testbed first), all
 # of them even when one fails, prints one summary line per scenario and exits
 # non-zero if any failed. Then removes what a failed scenario may have left:
-# containers and networks labelled `privreg.molecule` or named privreg-molecule-*.
+# containers, volumes and networks labelled `privreg.molecule` or named privreg-molecule-*.
 #
 # Usage: test-molecule.sh [SCENARIO...]    (default: every molecule/*/molecule.yml)
 # Logs: .tmp/molecule-logs/<scenario>.log
@@ -49,6 +49,12 @@ if [ -n "$containers" ]; then
     echo "test-molecule: removing leftover containers: ${containers//$'\n'/ }"
     # shellcheck disable=SC2086
     docker container rm -f -v $containers >/dev/null
+fi
+volumes="$(leftovers "docker volume ls -q")"
+if [ -n "$volumes" ]; then
+    echo "test-molecule: removing leftover volumes: ${volumes//$'\n'/ }"
+    # shellcheck disable=SC2086
+    docker volume rm -f $volumes >/dev/null
 fi
 networks="$(leftovers "docker network ls -q")"
 if [ -n "$networks" ]; then

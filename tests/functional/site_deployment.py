@@ -19,13 +19,13 @@ RECAP = re.compile(r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d
 class Site:
     """One deployment of site.yml on this host, with names of its own."""
 
-    def __init__(self, topology, workdir, env):
+    def __init__(self, topology, workdir, env, name="site", extra_vars=None):
         self.topology = topology
         self.env = env
         self.workdir = workdir
         self.port = unused_port()
         self.base_dir = os.path.join(workdir, "registry")
-        prefix = "privreg-molecule-site-%s" % topology.replace("_", "-")
+        prefix = "privreg-molecule-%s-%s" % (name, topology.replace("_", "-"))
         self.containers = ["%s-registry" % prefix, "%s-nginx" % prefix]
         self.network = "%s-net" % prefix
         self.certs_d = "/etc/docker/certs.d/localhost:%d" % self.port
@@ -47,6 +47,7 @@ class Site:
             "registry_image": REGISTRY_IMAGE,
             "registry_nginx_image": NGINX_IMAGE,
             "registry_bcrypt_cost": 5,
+            **(extra_vars or {}),
         }
         with open(self.inventory, "w") as stream:
             json.dump({"registry": {"hosts": {"localhost": host_vars}}}, stream)
@@ -63,17 +64,23 @@ class Site:
                 stream,
             )
 
-    def play(self, *args, playbook=SITE, env=None):
+    def run(self, *args, playbook=SITE, env=None):
         """ansible-playbook of ``playbook`` (site.yml of this checkout) on this deployment;
         ``env`` replaces the environment (another collection path, say). Returns
-        (changed, output) and fails the test on a failed run."""
+        (return code, changed, failed, output)."""
         command = ["ansible-playbook", "-i", self.inventory, "-e", "@" + self.accounts, playbook, *args]
         done = subprocess.run(command, env=env or self.env, capture_output=True, text=True, timeout=900, check=False)
         recap = RECAP.search(done.stdout)
         assert recap, "no play recap:\n%s\n%s" % (done.stdout[-3000:], done.stderr[-3000:])
         ok, changed, unreachable, failed = (int(n) for n in recap.groups())
-        assert (unreachable, failed, done.returncode) == (0, 0, 0), done.stdout[-5000:] + done.stderr[-3000:]
-        return changed, done.stdout + done.stderr
+        assert unreachable == 0, done.stdout[-5000:] + done.stderr[-3000:]
+        return done.returncode, changed, failed, done.stdout + done.stderr
+
+    def play(self, *args, playbook=SITE, env=None):
+        """Like run(), and fails the test on a failed run. Returns (changed, output)."""
+        rc, changed, failed, output = self.run(*args, playbook=playbook, env=env)
+        assert (failed, rc) == (0, 0), output[-8000:]
+        return changed, output
 
     def existing_containers(self):
         return [name for name in self.containers if docker("container", "inspect", name).returncode == 0]
@@ -81,6 +88,7 @@ class Site:
     def remove(self):
         for name in self.containers:
             docker("rm", "-f", "-v", name)
+        docker("volume", "rm", self.containers[0] + "-socket")
         docker("network", "rm", self.network)
         shutil.rmtree(self.certs_d, ignore_errors=True)
         shutil.rmtree(self.base_dir, ignore_errors=True)

@@ -19,6 +19,9 @@ AUTH_JS = os.path.join(ROLES, "registry_nginx_proxy", "files", "registry_auth.js
 # Where the role mounts the folders in the container (roles/registry_nginx_proxy/vars/main.yml).
 CONTAINER_CONF = "/etc/nginx/registry/nginx.conf"
 AUTH_TMPFS = "/run/registry-auth"
+RUN_TMPFS = "/run/registry-nginx"
+# nginx runs as the image's nginx user, never root (the role's vars/main.yml).
+NGINX_USER = "101:101"
 
 
 def _docker(*args):
@@ -46,6 +49,10 @@ def certs(tmp_path_factory):
         " -CA ca.crt -CAkey ca.key -keyout registry.key -out registry.crt",
     ):
         subprocess.run(command.split(), cwd=folder, check=True, capture_output=True)
+    # nginx (uid 101) reads them: the role gives the key to nginx's group.
+    folder.chmod(0o755)
+    for path in folder.iterdir():
+        path.chmod(0o644)
     return folder
 
 
@@ -73,8 +80,8 @@ def render(ansible_playbook, folder, **overrides):
                     "ansible.builtin.include_role": {"name": "privreg.registry._common", "tasks_from": "preflight"},
                     "vars": {
                         "_common_topology": "nginx_proxy",
-                        "_common_upstream_host": "{{ registry_container_name }}",
                         "_common_upstream_tls": "{{ registry_upstream_tls }}",
+                        "_common_nginx_port": "{{ _registry_nginx_port }}",
                     },
                 },
                 {"name": "fingerprint", "ansible.builtin.set_fact": {"_registry_tls_fingerprint": "test"}},
@@ -102,14 +109,19 @@ def nginx_t(folder, certs):
         "--rm",
         "--network",
         "none",
+        "--user",
+        NGINX_USER,
+        "--read-only",
+        "--tmpfs",
+        f"{RUN_TMPFS}:mode=0700,uid=101,gid=101",
         "-v",
         f"{folder}/nginx:/etc/nginx/registry:ro",
         "-v",
         f"{auth}:/etc/nginx/auth:ro",
         "-v",
         f"{certs}:/etc/nginx/certs:ro",
-        "--mount",
-        f"type=tmpfs,target={AUTH_TMPFS},tmpfs-mode=0700",
+        "--tmpfs",
+        f"{AUTH_TMPFS}:mode=0700,uid=101,gid=101",
         NGINX_IMAGE,
         "nginx",
         "-t",
@@ -125,16 +137,16 @@ def directives(text):
 @pytest.mark.parametrize(
     ("overrides", "upstream", "ssl_name"),
     [
-        ({}, "http://registry:5000", None),
-        ({"registry_port": 44301, "registry_upstream_tls": True}, "https://registry:5000", "registry.example"),
+        ({}, "http://registry", None),
+        ({"registry_port": 44301, "registry_upstream_tls": True}, "https://registry", "registry.example"),
         (
             {"registry_host": "[2001:DB8::10]", "registry_upstream_tls": True, "registry_container_name": "store"},
-            "https://store:5000",
+            "https://registry",
             "2001:db8::10",
         ),
         (
             {"registry_nginx_client_max_body_size": "2g", "registry_nginx_worker_connections": 16384},
-            "http://registry:5000",
+            "http://registry",
             None,
         ),
     ],
@@ -145,11 +157,12 @@ def test_rendered_config_passes_nginx_t(ansible_playbook, tmp_path, certs, overr
     assert checked.returncode == 0, checked.stderr
     assert "test is successful" in checked.stderr
 
-    # nginx listens on 443 inside its container whatever port is published.
-    assert "listen 443 ssl;" in config
+    # nginx listens on 8443 (unprivileged) inside its container whatever port is published.
+    assert "listen 8443 ssl;" in config
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in config
     assert "proxy_set_header Host $http_host;" in config
-    assert f"set $registry_upstream {upstream};" in config
+    assert f"proxy_pass {upstream};" in config
+    assert "server unix:/run/registry/registry.sock;" in config
     assert f"client_max_body_size {overrides.get('registry_nginx_client_max_body_size', '0')};" in config
     assert f"worker_connections {overrides.get('registry_nginx_worker_connections', 4096)};" in config
     upstream_checks = {

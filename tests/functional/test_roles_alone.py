@@ -104,6 +104,7 @@ class RolePlay:
     def remove(self):
         for name in (self.registry, self.nginx):
             docker("rm", "-f", "-v", name)
+        docker("volume", "rm", self.registry + "-socket")
         docker("network", "rm", self.network)
         shutil.rmtree(self.certs_d, ignore_errors=True)
         shutil.rmtree(self.base_dir, ignore_errors=True)
@@ -134,9 +135,13 @@ def test_the_role_alone_deploys_and_verifies_its_topology(deployed):
     else:
         assert "REGISTRY_AUTH" not in env
         assert published == {}
-        assert registry["HostConfig"]["NetworkMode"] == deployed.network
+        # No network at all: the registry listens on a socket only nginx mounts.
+        assert registry["HostConfig"]["NetworkMode"] == "none"
+        assert env["REGISTRY_HTTP_NET"] == "unix"
+        assert any(mount.get("Name") == deployed.registry + "-socket" for mount in nginx["Mounts"])
         assert nginx["State"]["Running"]
-        assert list(nginx["HostConfig"]["PortBindings"]) == ["443/tcp"]
+        assert list(nginx["HostConfig"]["PortBindings"]) == ["8443/tcp"]
+        assert nginx["Config"]["User"].startswith("101:")
     assert deployed.status() == "401"
     assert deployed.status("alice:" + PASSWORD) == "200"
     assert deployed.status("alice:wrong") == "401"

@@ -1,0 +1,216 @@
+"""Defense in depth on a real deployment of site.yml, tried as an attacker on
+the host and as a careless operator would:
+
+- behind nginx the registry has no network at all and listens on a unix socket
+  in a volume only nginx mounts: an unprivileged host user and another
+  container cannot reach its API;
+- the HTTP secret is not in `docker inspect`; both containers run read-only,
+  without capabilities or new privileges, with a pids limit and rotating logs;
+  nginx is not root, and its group is one the role created, not the host's
+  gid 101; nginx has a health check that reaches the registry;
+- a new nginx image that cannot load the config is refused by `nginx -t`
+  before its container replaces the running proxy;
+- a generated certificate about to expire is renewed by the same CA on the
+  next run.
+"""
+
+import datetime
+import grp
+import json
+import os
+import subprocess
+
+import pytest
+from cryptography import x509
+from local_engine import NGINX_IMAGE, docker, needs_engine_and_images
+from site_deployment import Site
+
+pytestmark = needs_engine_and_images
+NGINX_GROUP = "privreg-nginx"
+
+
+@pytest.fixture(scope="module", params=["nginx_proxy", "native"])
+def site(request, tmp_path_factory, ansible_environment):
+    deployment = Site(request.param, str(tmp_path_factory.mktemp(request.param)), ansible_environment, name="hard")
+    deployment.remove()
+    deployment.play()
+    yield deployment
+    deployment.remove()
+
+
+def inspect(name):
+    return json.loads(docker("container", "inspect", name).stdout)[0]
+
+
+def as_nobody(*command):
+    """A command run by an unprivileged user of the host."""
+    return subprocess.run(["runuser", "-u", "nobody", "--", *command], capture_output=True, text=True, check=False)
+
+
+def status(site, auth=None):
+    command = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", site.base_dir + "/certs/ca.crt"]
+    if auth:
+        command += ["-u", auth]
+    return subprocess.run(command + ["https://localhost:%d/v2/" % site.port], capture_output=True, text=True).stdout
+
+
+def test_behind_nginx_the_registry_has_no_network_and_no_reachable_socket(site):
+    if site.topology != "nginx_proxy":
+        pytest.skip("the native registry is the client-facing endpoint")
+    registry = inspect(site.containers[0])
+    assert registry["HostConfig"]["NetworkMode"] == "none"
+    assert not any(net.get("IPAddress") for net in registry["NetworkSettings"]["Networks"].values())
+    # The socket lives in a volume under the engine's root folder, which host users cannot enter.
+    volume = json.loads(docker("volume", "inspect", site.containers[0] + "-socket").stdout)[0]
+    socket = os.path.join(volume["Mountpoint"], "registry.sock")
+    assert os.path.exists(socket)
+    denied = as_nobody("curl", "-s", "--max-time", "5", "--unix-socket", socket, "http://registry/v2/_catalog")
+    assert denied.returncode != 0 and "repositories" not in denied.stdout
+    assert as_nobody("ls", volume["Mountpoint"]).returncode != 0
+    # Another container on the engine's network finds no registry to talk to.
+    probe = docker(
+        "run",
+        "--rm",
+        "--entrypoint",
+        "wget",
+        NGINX_IMAGE,
+        "-q",
+        "-T",
+        "5",
+        "-O",
+        "-",
+        "http://%s:5000/v2/_catalog" % site.containers[0],
+    )
+    assert probe.returncode != 0 and "repositories" not in probe.stdout
+    # Through nginx, with a login, it answers.
+    assert status(site, "alice:" + site.passwords[0]) == "200"
+    assert status(site) == "401"
+
+
+def test_the_http_secret_is_in_a_root_only_file_not_in_docker_inspect(site):
+    registry = inspect(site.containers[0])
+    assert not [item for item in registry["Config"]["Env"] if item.startswith("REGISTRY_HTTP_SECRET")]
+    with open(os.path.join(site.base_dir, "http_secret")) as stream:
+        secret = stream.read().strip()
+    assert secret and secret not in docker("container", "inspect", site.containers[0]).stdout
+    config = os.path.join(site.base_dir, "config", "config.yml")
+    assert secret in open(config).read()
+    assert os.stat(config).st_mode & 0o777 == 0o600
+    assert os.stat(os.path.dirname(config)).st_mode & 0o777 == 0o700
+    assert as_nobody("cat", config).returncode != 0
+
+
+def test_containers_are_confined(site):
+    names = site.existing_containers()
+    assert len(names) == (2 if site.topology == "nginx_proxy" else 1)
+    for name in names:
+        host = inspect(name)["HostConfig"]
+        assert host["ReadonlyRootfs"] is True, name
+        assert host["CapDrop"] == ["ALL"] and not host["CapAdd"], name
+        assert "no-new-privileges" in host["SecurityOpt"], name
+        assert host["PidsLimit"] == 512, name
+        assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "5", "max-size": "10m"}}, name
+
+
+def test_nginx_is_not_root_and_reads_the_accounts_through_a_group_of_its_own(site):
+    if site.topology != "nginx_proxy":
+        pytest.skip("nginx_proxy only")
+    group = grp.getgrnam(NGINX_GROUP)
+    nginx = inspect(site.containers[1])
+    assert nginx["Config"]["User"] == "101:%d" % group.gr_gid
+    # Every process of the container (master and workers): real, effective, saved uid.
+    status_lines = docker("exec", site.containers[1], "sh", "-c", "cat /proc/[0-9]*/status").stdout.splitlines()
+    uids = [line.split()[1:4] for line in status_lines if line.startswith("Uid:")]
+    assert len(uids) >= 2 and all(uid == ["101"] * 3 for uid in uids), uids
+    for path, mode in (("auth/htpasswd", 0o640), ("auth", 0o750), ("certs/registry.key", 0o640)):
+        info = os.stat(os.path.join(site.base_dir, path))
+        assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (0, group.gr_gid, mode), path
+    assert as_nobody("cat", os.path.join(site.base_dir, "auth", "htpasswd")).returncode != 0
+
+
+def test_nginx_has_a_health_check_that_reaches_the_registry(site):
+    if site.topology != "nginx_proxy":
+        pytest.skip("nginx_proxy only")
+    check = docker(
+        "exec", site.containers[1], "sh", "-c", inspect(site.containers[1])["Config"]["Healthcheck"]["Test"][1]
+    )
+    assert check.returncode == 0, check.stderr
+    docker("stop", site.containers[0])
+    try:
+        broken = docker(
+            "exec", site.containers[1], "sh", "-c", inspect(site.containers[1])["Config"]["Healthcheck"]["Test"][1]
+        )
+        assert broken.returncode != 0
+    finally:
+        docker("start", site.containers[0])
+
+
+def test_a_nginx_image_that_fails_nginx_t_never_replaces_the_running_proxy(site, tmp_path):
+    if site.topology != "nginx_proxy":
+        pytest.skip("nginx_proxy only")
+    bad = "privreg-molecule-hard-nginx-without-njs:1"
+    builder = "privreg-molecule-hard-builder"
+    docker("rm", "-f", builder)
+    removed = docker("run", "--name", builder, NGINX_IMAGE, "rm", "/usr/lib/nginx/modules/ngx_http_js_module.so")
+    assert removed.returncode == 0, removed.stderr
+    assert docker("commit", builder, bad).returncode == 0
+    docker("rm", "-f", builder)
+    before = inspect(site.containers[1])["Id"]
+    try:
+        rc, changed, failed, output = site.run("-e", "registry_nginx_image=" + bad)
+        assert rc != 0 and failed == 1
+        assert "ngx_http_js_module.so" in output, output[-4000:]
+        assert inspect(site.containers[1])["Id"] == before
+        assert status(site, "alice:" + site.passwords[0]) == "200"
+    finally:
+        docker("rmi", "-f", bad)
+
+
+def served_not_after(site):
+    """The end of the certificate the endpoint serves, as a client sees it."""
+    shown = subprocess.run(
+        ["openssl", "s_client", "-connect", "localhost:%d" % site.port, "-servername", "localhost", "-showcerts"],
+        input="",
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    pem = shown[shown.index("-----BEGIN CERTIFICATE-----") : shown.index("-----END CERTIFICATE-----") + 25]
+    return x509.load_pem_x509_certificate(pem.encode()).not_valid_after_utc
+
+
+def test_a_generated_certificate_near_its_end_is_renewed_by_the_same_ca(site):
+    certs = os.path.join(site.base_dir, "certs")
+    ca = open(os.path.join(certs, "ca.crt")).read()
+    # The same CA signs a server certificate that ends in 10 days.
+    subprocess.run(
+        [
+            "openssl",
+            "x509",
+            "-req",
+            "-in",
+            "registry.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "../ca/ca.key",
+            "-days",
+            "10",
+            "-copy_extensions",
+            "copy",
+            "-out",
+            "registry.crt",
+        ],
+        cwd=certs,
+        check=True,
+        capture_output=True,
+    )
+    changed, output = site.play()
+    assert changed > 0
+    assert "The server certificate is signed by the CA and not about to expire" in output
+    assert open(os.path.join(certs, "ca.crt")).read() == ca
+    now = datetime.datetime.now(datetime.UTC)
+    assert served_not_after(site) - now > datetime.timedelta(days=800)
+    assert status(site, "alice:" + site.passwords[0]) == "200"
+    changed, output = site.play()
+    assert changed == 0, output[-5000:]
