@@ -34,6 +34,9 @@ DEFAULT_TOPOLOGY = 'nginx_proxy'
 DOCKER_CERTS_D = '/etc/docker/certs.d'
 
 _DNS_LABEL = re.compile(r'^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$')
+# Docker's embedded DNS resolves container names, which may hold '_' (registry_1):
+# accepted where nginx looks up a container, never in a name a certificate covers.
+_CONTAINER_LABEL = re.compile(r'^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$')
 _HOST_WITH_PORT = re.compile(r'^(\[[^\]]*\]|[^:\[\]]+):([0-9]+)$')
 _DIGITS_AND_DOTS = re.compile(r'^[0-9.]+$')
 _DIGITS = re.compile(r'^[0-9]+$')
@@ -62,11 +65,12 @@ class Host(namedtuple('Host', ['name', 'kind', 'ip'])):
         return ('DNS:' if self.kind == 'dns' else 'IP:') + self.name
 
 
-def parse_host(value, option='host', port_option='port'):
+def parse_host(value, option='host', port_option='port', container_name=False):
     """Validate a DNS name, IPv4 or IPv6 literal (brackets optional) and return a Host.
 
     `option` names the option in messages; `port_option` is where a port
-    written into the host belongs instead.
+    written into the host belongs instead. `container_name` also accepts '_'
+    inside labels, as Docker's DNS does for container names.
     """
     if not isinstance(value, str) or not value:
         raise EndpointError('%s must be a non-empty string: the DNS name or IP address, got %r' % (option, value))
@@ -113,10 +117,11 @@ def parse_host(value, option='host', port_option='port'):
 
     name = text.lower()
     labels = name.split('.')
-    if len(name) > 253 or not all(_DNS_LABEL.match(label) for label in labels):
+    label = _CONTAINER_LABEL if container_name else _DNS_LABEL
+    if len(name) > 253 or not all(label.match(part) for part in labels):
         raise EndpointError(
-            "%s '%s' is not a valid DNS name or IP address: use letters, digits, hyphens and dots,"
-            " labels of 1 to 63 characters" % (option, value)
+            "%s '%s' is not a valid DNS name or IP address: use letters, digits, hyphens%s and dots,"
+            " labels of 1 to 63 characters" % (option, value, ', underscores' if container_name else '')
         )
     return Host(name, 'dns', None)
 
@@ -209,7 +214,7 @@ def registry_tls_port_facts(
     port = parse_port(port)
     registry_port = parse_port(registry_port, 'registry_port')
     nginx_port = parse_port(nginx_port, 'nginx_port')
-    upstream = parse_host(upstream_host, 'upstream_host', 'registry_port')
+    upstream = parse_host(upstream_host, 'upstream_host', 'registry_port', container_name=True)
     check_topology(topology)
     if not isinstance(upstream_tls, bool):
         raise EndpointError('upstream_tls must be true or false, got %r' % (upstream_tls,))

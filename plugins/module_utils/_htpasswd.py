@@ -16,6 +16,7 @@ them; the defaults use every core (pyca bcrypt releases the GIL while hashing).
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import traceback
@@ -24,8 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.privreg.registry.plugins.module_utils._locked_file import (
     locked,
-    read_text,
+    read_bytes,
     write_atomically,
+    write_private_copy,
 )
 
 try:
@@ -36,8 +38,10 @@ except ImportError:
 else:
     BCRYPT_IMPORT_ERROR = None
 
+# 4 keeps tests fast; above 14 every login (an uncached check by the registry
+# or nginx) takes seconds of CPU, and 31 would run for days. The roles ask for 10..14.
 MIN_COST = 4
-MAX_COST = 31
+MAX_COST = 14
 DEFAULT_COST = 10
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores every byte after these
 NEW_FILE_MODE = "0640"
@@ -56,9 +60,32 @@ Entry = namedtuple("Entry", ["lineno", "name", "hash"])
 User = namedtuple("User", ["name", "password", "state"])
 Plan = namedtuple("Plan", ["content", "added", "updated", "removed", "unusable", "warnings", "diff"])
 
+# Backups: <name>.<UTC time>, so that names sort by age.
+_BACKUP_TIME = "%Y%m%dT%H%M%S.%fZ"
+_BACKUP_SUFFIX = r"\.[0-9]{8}T[0-9]{6}\.[0-9]{6}Z\Z"
+# At most this many names in a message; the result's `users` has them all.
+_NAMES_SHOWN = 20
+
 
 class HtpasswdError(ValueError):
-    """Bad input or a file this module will not rewrite; the text says what to do."""
+    """Bad input or a file this module will not rewrite; the text says what to do.
+
+    ``details`` (``reason``, ``users``) go into the failed result, so a role can
+    say the same in its own variables' words. Neither the text nor the details
+    ever hold a password or a hash.
+    """
+
+    def __init__(self, message, **details):
+        super().__init__(message)
+        self.details = details
+
+
+def names_list(names):
+    """Quoted names for a message, the first _NAMES_SHOWN of them."""
+    shown = ", ".join(quote(name) for name in names[:_NAMES_SHOWN])
+    if len(names) > _NAMES_SHOWN:
+        shown += " and %d more" % (len(names) - _NAMES_SHOWN)
+    return shown
 
 
 def quote(name):
@@ -100,7 +127,15 @@ def password_problem(password):
 
 def validate_cost(cost):
     if not MIN_COST <= cost <= MAX_COST:
-        raise HtpasswdError("cost must be between %d and %d, got %d" % (MIN_COST, MAX_COST, cost))
+        raise HtpasswdError(
+            "cost must be between %d and %d, got %d: each step doubles the time of every login check "
+            "(%d already takes over a second of CPU)" % (MIN_COST, MAX_COST, cost, MAX_COST)
+        )
+
+
+def validate_backup_keep(keep):
+    if keep is not None and keep < 1:
+        raise HtpasswdError("backup_keep must be at least 1, got %d; leave it unset to keep every backup" % keep)
 
 
 def validate_users(users):
@@ -130,6 +165,11 @@ def validate_users(users):
 
 def validate_path(path, create):
     """Fail before anything is touched when ``path`` cannot be the htpasswd file."""
+    if os.path.islink(path) and not os.path.exists(path):
+        raise HtpasswdError(
+            "path %s is a symlink to %s, which does not exist; create the file there "
+            "or point the link at the htpasswd file" % (path, os.readlink(path))
+        )
     if os.path.isdir(path):
         raise HtpasswdError("path %s is a directory; give the path of the htpasswd file in it" % path)
     if not os.path.exists(path):
@@ -140,8 +180,18 @@ def validate_path(path, create):
             raise HtpasswdError("folder %s of path %s does not exist; create it first" % (folder, path))
 
 
+def validate_backup_dir(backup_dir):
+    if backup_dir is not None and os.path.exists(backup_dir) and not os.path.isdir(backup_dir):
+        raise HtpasswdError("backup_dir %s exists and is not a directory" % backup_dir)
+
+
 def is_bcrypt(hashed):
     return _BCRYPT_HASH.match(hashed) is not None
+
+
+def bcrypt_cost(hashed):
+    """The cost of a bcrypt entry (is_bcrypt must hold)."""
+    return int(hashed[4:6])
 
 
 _KINDS = [
@@ -167,6 +217,21 @@ def hash_kind(hashed):
     return "plaintext or unknown"
 
 
+def decode(data):
+    """The text of an htpasswd file's bytes.
+
+    Raises HtpasswdError with the line of the first byte that is not UTF-8; the
+    message never shows the bytes, which could belong to a password.
+    """
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        lineno = data.count(b"\n", 0, error.start) + 1
+        raise HtpasswdError(
+            "line %d is not UTF-8 text; fix or remove it by hand (user names are matched as UTF-8)" % lineno
+        ) from None
+
+
 def _lines(content):
     """The file's lines without their final newline; CR of CRLF files stays on the line."""
     if not content:
@@ -179,7 +244,9 @@ def _lines(content):
 def parse(content):
     """The entries of an htpasswd file's text, in file order.
 
-    Blank lines and lines starting with '#' are not entries (plan() keeps them).
+    Blank lines and lines whose first non-blank character is '#' are not
+    entries (plan() keeps them): the registry strips blanks before it looks for
+    '#', and nginx matches no user name on such a line.
     A line that is not ``name:hash``, or a name on two lines, raises
     HtpasswdError with the line number: the consumers would read such a file
     differently (the registry keeps its previous user list; nginx takes the
@@ -190,7 +257,7 @@ def parse(content):
     first_line = {}
     for lineno, line in enumerate(_lines(content), 1):
         line = line[:-1] if line.endswith("\r") else line
-        if not line.strip() or line.startswith("#"):
+        if not line.strip() or line.lstrip().startswith("#"):
             continue
         if ":" not in line:
             raise HtpasswdError(
@@ -228,36 +295,81 @@ def _names_text(entries, rehashed=()):
     return "".join(lines)
 
 
-def plan(content, users, exclusive, update_password, check_passwords, make_hashes):
+def plan(
+    content,
+    users,
+    exclusive,
+    update_password,
+    check_passwords,
+    make_hashes,
+    unusable_entries="fail",
+    allow_remove_all=False,
+):
     """Decide the file's new text and what changes, touching nothing.
 
     ``users``: validated User tuples. ``check_passwords([(password, hash), ...])``
     returns one bool per pair; ``make_hashes([password, ...])`` one hash per
     password. Existing bcrypt entries are checked, never re-hashed to compare;
-    only new users, changed passwords (update_password=always) and entries the
-    registry cannot use get a new hash.
+    only new users, changed passwords (update_password=always), entries the
+    registry cannot use and entries over MAX_COST get a new hash.
+
+    Refused with HtpasswdError before any bcrypt work: entries that would stay
+    in a scheme other than bcrypt (``unusable_entries="fail"``; nginx would
+    let them log in, the registry would not), and an exclusive request that
+    would leave no account where there were some (unless ``allow_remove_all``).
     """
     entries = parse(content)
     current = {entry.name: entry for entry in entries}
     wanted = {user.name: user for user in users}
 
     present = [user for user in users if user.state == "present"]
-    check_all = update_password == "always"  # noqa: S105 (an option value, not a password)
-    to_check = [user for user in present if check_all and user.name in current and is_bcrypt(current[user.name].hash)]
-    results = check_passwords([(user.password, current[user.name].hash) for user in to_check]) if to_check else []
-    # zip() without strict=: targets may run a Python older than 3.10
-    stale = {user.name for user, ok in zip(to_check, results) if not ok}  # noqa: B905
-
+    present_names = set(user.name for user in present)
     added = [user.name for user in present if user.name not in current]
-    updated = [
-        user.name
-        for user in present
-        if user.name in current and (user.name in stale or not is_bcrypt(current[user.name].hash))
-    ]
     removed = [
         entry.name
         for entry in entries
         if (entry.name in wanted and wanted[entry.name].state == "absent") or (exclusive and entry.name not in wanted)
+    ]
+    left = [entry for entry in entries if entry.name not in removed]
+    if exclusive and removed and not left and not added and not allow_remove_all:
+        raise HtpasswdError(
+            "exclusive is true and no present user is listed, so every account would be removed (%s) "
+            "and nobody could log in; list the users to keep, or set allow_remove_all to remove them all; "
+            "nothing was changed" % names_list(removed),
+            reason="remove_all",
+            users=removed,
+        )
+    # Listed users with a password are re-hashed; every other entry stays as it is.
+    unusable = [entry for entry in left if entry.name not in present_names and not is_bcrypt(entry.hash)]
+    if unusable and unusable_entries == "fail":
+        raise HtpasswdError(
+            "%s %s entries that are not bcrypt (%s): nginx may let them log in while the registry refuses "
+            "them, and only bcrypt entries may authenticate; list each user with a password (it is re-hashed "
+            "with bcrypt) or with state absent; nothing was changed"
+            % (
+                "users" if len(unusable) > 1 else "user",
+                names_list([entry.name for entry in unusable]) + (" have" if len(unusable) > 1 else " has"),
+                ", ".join(sorted(set(hash_kind(entry.hash) for entry in unusable))),
+            ),
+            reason="unusable",
+            users=[entry.name for entry in unusable],
+        )
+
+    check_all = update_password == "always"  # noqa: S105 (an option value, not a password)
+    listed_bcrypt = [
+        user for user in present if check_all and user.name in current and is_bcrypt(current[user.name].hash)
+    ]
+    # A check at a cost over MAX_COST could run for days: such an entry is re-hashed unchecked.
+    too_costly = set(user.name for user in listed_bcrypt if bcrypt_cost(current[user.name].hash) > MAX_COST)
+    to_check = [user for user in listed_bcrypt if user.name not in too_costly]
+    results = check_passwords([(user.password, current[user.name].hash) for user in to_check]) if to_check else []
+    # zip() without strict=: targets may run a Python older than 3.10
+    stale = too_costly | {user.name for user, ok in zip(to_check, results) if not ok}  # noqa: B905
+
+    updated = [
+        user.name
+        for user in present
+        if user.name in current and (user.name in stale or not is_bcrypt(current[user.name].hash))
     ]
     new_names = added + updated
     hashes = dict(zip(new_names, make_hashes([wanted[name].password for name in new_names]))) if new_names else {}  # noqa: B905
@@ -267,11 +379,20 @@ def plan(content, users, exclusive, update_password, check_passwords, make_hashe
     after += [Entry(None, name, hashes[name]) for name in added]
     unusable = [entry.name for entry in after if not is_bcrypt(entry.hash)]
     warnings = [
-        "user %s has an entry the registry and nginx cannot verify (%s); list the user with a "
-        "password to re-hash it to bcrypt, or remove it" % (quote(entry.name), hash_kind(entry.hash))
+        "user %s has an entry that is not bcrypt (%s): nginx may let it log in while the registry refuses it; "
+        "list the user with a password to re-hash it to bcrypt, or remove it"
+        % (quote(entry.name), hash_kind(entry.hash))
         for entry in after
         if entry.name in unusable
     ]
+    warnings += [
+        "user %s has a bcrypt entry at cost %d, over %d: every login of this user takes seconds of CPU; "
+        "list the user with a password to re-hash it" % (quote(entry.name), bcrypt_cost(entry.hash), MAX_COST)
+        for entry in after
+        if entry.name not in hashes and is_bcrypt(entry.hash) and bcrypt_cost(entry.hash) > MAX_COST
+    ]
+    if not after:
+        warnings.append("no account is left: the registry and nginx refuse every login (401) until a user is added")
     diff = {"before": _names_text(entries), "after": _names_text(after, updated)}
     if not (added or updated or removed):
         return Plan(content, [], [], [], unusable, warnings, diff)
@@ -328,19 +449,46 @@ def users_from_params(params):
     return [User(params["name"], params.get("password"), params.get("state") or "present")]
 
 
+def backup_name(name, now):
+    """The backup of file ``name`` made at ``now`` (an aware datetime): names sort by age."""
+    return "%s.%s" % (name, now.astimezone(datetime.timezone.utc).strftime(_BACKUP_TIME))
+
+
+def backups_to_prune(names, name, keep):
+    """Of the file names in a backup folder, the backups of ``name`` beyond the newest ``keep`` (None: none)."""
+    pattern = re.compile(re.escape(name) + _BACKUP_SUFFIX)
+    backups = sorted(candidate for candidate in names if pattern.match(candidate))
+    if keep is None or len(backups) <= keep:
+        return []
+    return backups[:-keep]
+
+
+def make_backup(target, data, backup_dir, keep):
+    """Keep ``data`` (the file's bytes before the change) as a 0600 backup; prune to ``keep``; its path."""
+    folder = backup_dir or os.path.dirname(target)
+    name = os.path.basename(target)
+    path = write_private_copy(folder, backup_name(name, datetime.datetime.now(datetime.timezone.utc)), data)
+    for old in backups_to_prune(os.listdir(folder), name, keep):
+        os.unlink(os.path.join(folder, old))
+    return path
+
+
 def ensure(module):
     """Bring the file at module.params['path'] to the request; the module's result."""
     params = module.params
     path = params["path"]
     users = users_from_params(params)
     validate_cost(params["cost"])
+    validate_backup_keep(params["backup_keep"])
     validate_users(users)
     validate_path(path, params["create"])
+    validate_backup_dir(params["backup_dir"])
     target = os.path.realpath(path)  # a symlink stays a symlink; its target is replaced
 
     def decide():
-        content = read_text(target)
+        data = read_bytes(target)
         try:
+            content = None if data is None else decode(data)
             decided = plan(
                 content or "",
                 users,
@@ -350,23 +498,28 @@ def ensure(module):
                 make_hashes=lambda passwords: parallel(
                     hash_password, [(password, params["cost"]) for password in passwords]
                 ),
+                unusable_entries=params["unusable_entries"],
+                allow_remove_all=params["allow_remove_all"],
             )
         except HtpasswdError as error:
-            raise HtpasswdError("%s: %s" % (path, error)) from None
-        # a missing file stays missing when nothing would be in it
-        write = content != decided.content and (content is not None or decided.content != "")
-        return content, decided, write
+            raise HtpasswdError("%s: %s" % (path, error), **error.details) from None
+        # a missing file is created, empty when no account is asked for: a registry
+        # that finds no file at start makes one with an account of its own
+        return data, content, decided, content is None or content != decided.content
 
     backup_file = None
-    if module.check_mode:
-        content, decided, write = decide()
-    else:
-        with locked(target):
-            content, decided, write = decide()
-            if write:
-                if content is not None and params["backup"]:
-                    backup_file = module.backup_local(target)
-                write_atomically(module, target, decided.content)
+    try:
+        if module.check_mode:
+            data, content, decided, write = decide()
+        else:
+            with locked(target):
+                data, content, decided, write = decide()
+                if write:
+                    if data is not None and params["backup"]:
+                        backup_file = make_backup(target, data, params["backup_dir"], params["backup_keep"])
+                    write_atomically(module, target, decided.content)
+    except OSError as error:
+        raise HtpasswdError("%s: %s" % (path, error)) from None
 
     changed = write
     if content is not None or (write and not module.check_mode):
@@ -376,7 +529,7 @@ def ensure(module):
         changed = module.set_fs_attributes_if_different(file_args, changed)
 
     for warning in decided.warnings:
-        module.warn(warning)
+        module.warn("%s: %s" % (path, warning))
     result = dict(
         changed=changed,
         added=decided.added,

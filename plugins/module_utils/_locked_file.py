@@ -42,13 +42,36 @@ def locked(path):
         os.close(fd)  # closing the last descriptor releases the flock
 
 
-def read_text(path):
-    """The file's text (UTF-8), or None when it does not exist."""
+def read_bytes(path):
+    """The file's bytes, or None when it does not exist."""
     try:
         with open(path, "rb") as f:
-            return f.read().decode("utf-8")
+            return f.read()
     except FileNotFoundError:
         return None
+
+
+def read_text(path):
+    """The file's text (UTF-8), or None when it does not exist."""
+    data = read_bytes(path)
+    return None if data is None else data.decode("utf-8")
+
+
+def write_private_copy(folder, name, data):
+    """Write ``data`` to a new file ``name`` (0600) in ``folder`` (made 0700 when missing); its path.
+
+    Never overwrites: an existing file of that name raises FileExistsError.
+    """
+    if not os.path.isdir(folder):
+        os.makedirs(folder, 0o700)
+        os.chmod(folder, 0o700)  # makedirs' mode is subject to the umask
+    path = os.path.join(folder, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return path
 
 
 @contextlib.contextmanager

@@ -14,12 +14,19 @@ description:
   - Existing C($2a$), C($2b$) and C($2y$) entries are checked with bcrypt, never re-hashed to compare, so a
     second run with the same input reports no change and leaves the file byte for byte identical.
     Checks run on every core.
-  - Entries the registry cannot verify (C($apr1$), C({SHA}), DES crypt, plaintext) are reported in
-    RV(unusable) and as a warning; a listed user with such an entry is re-hashed to bcrypt.
-  - A line that is not C(name:hash), or a name on two lines, fails the task with its line number; nothing is
-    dropped or rewritten silently.
-  - Bad input fails before the file is touched. Writes are atomic (temp file in the same folder, then rename)
-    and serialized by a lock file C(.<name>.lock) beside the file, so concurrent runs lose no update.
+  - Only bcrypt entries may authenticate. An entry in another scheme (C($apr1$), C({SHA}), C($1$), C($6$),
+    DES crypt, plaintext), which the registry refuses but nginx may accept, fails the task with the user names
+    before anything is written, unless the request re-hashes it (the user listed with a password) or removes it
+    (O(users[].state=absent), O(exclusive)). O(unusable_entries=warn) keeps such entries with a warning.
+  - A line that is not C(name:hash), a name on two lines, or a line that is not UTF-8 fails the task with its
+    line number; nothing is dropped or rewritten silently. Lines whose first non-blank character is C(#) are
+    comments and are kept.
+  - An O(exclusive) request that would remove every account fails unless O(allow_remove_all=true).
+  - A file with no account is still written (empty), and the task warns that the registry and nginx then refuse
+    every login.
+  - Bad input, a dangling symlink as O(path), or a file that cannot be read fails before the file is touched.
+    Writes are atomic (temp file in the same folder, then rename) and serialized by a lock file C(.<name>.lock)
+    beside the file, so concurrent runs lose no update.
   - Results and diffs name users only, never hashes or passwords.
 version_added: 0.1.0
 author:
@@ -96,22 +103,52 @@ options:
     default: always
   cost:
     description:
-      - bcrypt cost (log2 of the rounds) of new hashes. Every authenticated request to the registry or nginx
-        runs one check at this cost; 10 takes about 80 ms on one core.
-      - Existing entries whose password matches keep their cost.
+      - bcrypt cost (log2 of the rounds) of new hashes, from V(4) to V(14). Every authenticated request to the
+        registry or nginx runs one check at this cost; 10 takes about 80 ms on one core, and each step doubles it.
+      - Costs below 10 are for tests; the roles accept 10 to 14.
+      - Existing entries whose password matches keep their cost. A listed user's entry over cost 14 is re-hashed
+        without a check (the check could run for days); an unlisted one gets a warning.
     type: int
     default: 10
   create:
     description:
-      - Create the file when it does not exist. If V(false), a missing file fails the task.
+      - Create the file when it does not exist, empty if no account is asked for (a registry that finds no file
+        at start makes one with an account of its own). If V(false), a missing file fails the task.
       - A new file gets mode V(0640) unless O(mode) says otherwise.
     type: bool
     default: true
-  backup:
+  allow_remove_all:
     description:
-      - Keep a timestamped copy of the file before changing it.
+      - With O(exclusive=true), a request that lists no present user removes every account only when this is
+        V(true); otherwise the task fails and nothing changes (an empty or mistyped list must not lock everyone out).
     type: bool
     default: false
+  unusable_entries:
+    description:
+      - What to do about entries that would stay in a scheme other than bcrypt.
+      - V(fail) fails the task with their user names before anything is written.
+      - V(warn) keeps them, reports them in RV(unusable) and warns.
+    type: str
+    choices: [fail, warn]
+    default: fail
+  backup:
+    description:
+      - Keep a copy of the file before each change, named C(<file name>.<UTC time>), mode C(0600).
+      - Not in check mode. The copy holds the hashes, so keep it out of folders mounted into containers (O(backup_dir)).
+    type: bool
+    default: false
+  backup_dir:
+    description:
+      - The folder for the copies of O(backup=true). Created with mode C(0700) when missing; an existing one keeps
+        its mode.
+      - Unset, the copies go beside the file.
+    type: path
+  backup_keep:
+    description:
+      - Keep only the newest N copies of this file in the backup folder (at least 1); older ones are removed after
+        each new copy.
+      - Unset, every copy is kept.
+    type: int
 notes:
   - Unlike M(community.general.htpasswd), this module writes bcrypt by default, needs only the bcrypt library
     (not passlib, which cannot hash with bcrypt 5), writes atomically and supports diff mode.
@@ -140,6 +177,8 @@ EXAMPLES = r"""
         password: "{{ vault_alice_password }}"
     exclusive: true
     backup: true
+    backup_dir: /srv/registry/auth-backup
+    backup_keep: 10
   no_log: true
 
 - name: Bob can no longer log in
@@ -169,7 +208,9 @@ removed:
   elements: str
   sample: [bob]
 unusable:
-  description: Users left with an entry the registry cannot verify (not bcrypt). Each also gets a warning.
+  description:
+    - Users left with an entry the registry cannot verify (not bcrypt), with O(unusable_entries=warn). Each also gets
+      a warning.
   returned: success
   type: list
   elements: str
@@ -178,7 +219,20 @@ backup_file:
   description: The copy made before the change.
   returned: changed and O(backup=true)
   type: str
-  sample: /srv/registry/auth/htpasswd.12345.2026-11-27@08:00:00~
+  sample: /srv/registry/auth-backup/htpasswd.20261127T080000.123456Z
+reason:
+  description:
+    - Why the task failed, for a caller that words its own message. V(unusable) (entries not in bcrypt) or
+      V(remove_all) (O(exclusive) would remove every account).
+  returned: failure for one of these reasons
+  type: str
+  sample: unusable
+users:
+  description: With RV(reason), the users concerned.
+  returned: failure with RV(reason)
+  type: list
+  elements: str
+  sample: [legacy]
 """
 
 import sys  # noqa: E402 (imports follow the documentation, as ansible-test expects)
@@ -214,7 +268,11 @@ def main():
             update_password=dict(type="str", choices=["always", "on_create"], default="always", no_log=False),
             cost=dict(type="int", default=DEFAULT_COST),
             create=dict(type="bool", default=True),
+            allow_remove_all=dict(type="bool", default=False),
+            unusable_entries=dict(type="str", choices=["fail", "warn"], default="fail"),
             backup=dict(type="bool", default=False),
+            backup_dir=dict(type="path"),
+            backup_keep=dict(type="int"),
         ),
         mutually_exclusive=[("name", "users"), ("password", "users"), ("state", "users")],
         required_one_of=[("name", "users")],
@@ -226,7 +284,7 @@ def main():
     try:
         result = ensure(module)
     except HtpasswdError as error:
-        module.fail_json(msg=str(error))
+        module.fail_json(msg=str(error), **error.details)
     module.exit_json(**result)
 
 

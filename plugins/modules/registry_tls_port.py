@@ -48,7 +48,9 @@ options:
     type: int
     default: 5000
   upstream_host:
-    description: The registry container's name on the private network, as nginx reaches it.
+    description:
+      - The registry container's name on the private network, as nginx reaches it.
+      - A DNS name, an IP address, or a container name with V(_) (Docker's DNS resolves those too).
     type: str
     default: registry
   upstream_tls:

@@ -46,7 +46,7 @@ class Site:
             "registry_network_name": self.network,
             "registry_image": REGISTRY_IMAGE,
             "registry_nginx_image": NGINX_IMAGE,
-            "registry_bcrypt_cost": 5,
+            "registry_bcrypt_cost": 10,
             **(extra_vars or {}),
         }
         with open(self.inventory, "w") as stream:

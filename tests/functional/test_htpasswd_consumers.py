@@ -112,7 +112,8 @@ def test_apache_htpasswd_accepts_every_user(htpasswd):
         )
 
 
-def test_registry_accepts_every_user_and_follows_changes(ansible_module, htpasswd, tmp_path, free_port, serve):
+def start_registry(htpasswd, tmp_path, free_port, serve):
+    """The registry binary checking ``htpasswd``; its /v2/ URL."""
     need(REGISTRY)
     config = tmp_path / "config.yml"
     config.write_text(
@@ -123,7 +124,11 @@ def test_registry_accepts_every_user_and_follows_changes(ansible_module, htpassw
         "auth: {htpasswd: {realm: test, path: %s}}\n" % (tmp_path / "data", free_port, htpasswd)
     )
     serve([REGISTRY, "serve", str(config)], free_port)
-    url = "http://127.0.0.1:%d/v2/" % free_port
+    return "http://127.0.0.1:%d/v2/" % free_port
+
+
+def test_registry_accepts_every_user_and_follows_changes(ansible_module, htpasswd, tmp_path, free_port, serve):
+    url = start_registry(htpasswd, tmp_path, free_port, serve)
 
     assert statuses(url, [(u["name"], u["password"]) for u in USERS]) == {u["name"]: 200 for u in USERS}
     assert statuses(url, WRONG) == {name: 401 for name, _password in WRONG}
@@ -145,7 +150,8 @@ def test_registry_accepts_every_user_and_follows_changes(ansible_module, htpassw
     assert status(url, "alice", USERS[0]["password"]) == 401
 
 
-def test_nginx_auth_basic_accepts_every_user(htpasswd, tmp_path, free_port, serve):
+def start_nginx(htpasswd, tmp_path, free_port, serve):
+    """nginx auth_basic checking ``htpasswd``; its URL."""
     need(NGINX)
     prefix = tmp_path / "nginx"
     (prefix / "html").mkdir(parents=True)
@@ -174,8 +180,33 @@ def test_nginx_auth_basic_accepts_every_user(htpasswd, tmp_path, free_port, serv
         "}\n" % {"prefix": prefix, "temp_paths": temp_paths, "port": free_port, "htpasswd": htpasswd}
     )
     serve([NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log")], free_port)
-    url = "http://127.0.0.1:%d/" % free_port
+    return "http://127.0.0.1:%d/" % free_port
+
+
+def test_nginx_auth_basic_accepts_every_user(htpasswd, tmp_path, free_port, serve):
+    url = start_nginx(htpasswd, tmp_path, free_port, serve)
 
     assert statuses(url, [(u["name"], u["password"]) for u in USERS]) == {u["name"]: 200 for u in USERS}
     assert statuses(url, WRONG) == {name: 401 for name, _password in WRONG}
     assert status(url) == 401
+
+
+@pytest.fixture
+def empty_htpasswd(ansible_module, tmp_path):
+    """The file the module writes when no account is asked for."""
+    path = str(tmp_path / "auth" / "htpasswd")
+    os.makedirs(os.path.dirname(path))
+    run = ansible_module(MODULE, {"path": path, "users": [], "exclusive": True, "cost": 5})
+    assert run.rc == 0 and run.result["changed"] is True, run.stdout + run.stderr
+    assert os.path.getsize(path) == 0
+    return path
+
+
+@pytest.mark.parametrize("start", [start_registry, start_nginx], ids=["registry", "nginx"])
+def test_an_empty_file_refuses_everyone_with_401(empty_htpasswd, tmp_path, free_port, serve, start):
+    """No account: the registry starts (a missing file would get a `docker` user of its own) and
+    both consumers answer 401, a login challenge, never 403 or 500."""
+    url = start(empty_htpasswd, tmp_path, free_port, serve)
+    assert status(url) == 401
+    assert statuses(url, WRONG + [("docker", "docker")]) == {name: 401 for name, _p in WRONG + [("docker", "x")]}
+    assert os.path.getsize(empty_htpasswd) == 0  # the registry made no account of its own

@@ -166,18 +166,56 @@ def test_a_symlinked_file_is_updated_through_the_link(apply, htpasswd, tmp_path)
     assert os.path.islink(link) and names(htpasswd) == ["alice", "bob"]
 
 
-def test_unusable_entries_are_reported_and_rehashed_when_listed(ansible_module, htpasswd):
-    md5 = subprocess.run(["htpasswd", "-nbm", "legacy", "old"], capture_output=True, text=True, check=True).stdout
+def htpasswd_tool(*args):
+    return subprocess.run(["htpasswd", *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_unusable_entries_are_kept_with_a_warning_when_asked_and_rehashed_when_listed(ansible_module, htpasswd):
+    md5 = htpasswd_tool("-nbm", "legacy", "old")
     with open(htpasswd, "w") as f:
-        f.write(md5.strip() + "\nalice:plaintext\n")
-    run = ansible_module(MODULE, {"path": htpasswd, "cost": COST, "name": "alice", "password": "alice pass"})
-    result = run.result
+        f.write(md5 + "\nalice:plaintext\n")
+    args = {"path": htpasswd, "cost": COST, "name": "alice", "password": "alice pass", "unusable_entries": "warn"}
+    result = ansible_module(MODULE, args).result
     assert (result["updated"], result["unusable"]) == (["alice"], ["legacy"])
     assert result["warnings"] == [
-        "user 'legacy' has an entry the registry and nginx cannot verify (Apache MD5 ($apr1$)); "
-        "list the user with a password to re-hash it to bcrypt, or remove it"
+        "%s: user 'legacy' has an entry that is not bcrypt (Apache MD5 ($apr1$)): nginx may let it log in while "
+        "the registry refuses it; list the user with a password to re-hash it to bcrypt, or remove it" % htpasswd
     ]
-    assert read(htpasswd).decode().startswith(md5.strip() + "\nalice:$2y$04$")
+    assert read(htpasswd).decode().startswith(md5 + "\nalice:$2y$04$")
+
+
+def test_entries_in_another_scheme_fail_naming_the_users_and_nothing_is_written(ansible_module, htpasswd, tmp_path):
+    legacy = [
+        htpasswd_tool("-nbp", "plain", "pw"),
+        htpasswd_tool("-nbs", "sha", "pw"),
+        htpasswd_tool("-nbm", "apr", "pw"),
+        "md5:$1$saltsalt$2vnaRpHa6Jxjz5n83ok8Z0",
+        "sha512:$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.",
+    ]
+    content = ("# legacy accounts\n" + "\n".join(legacy) + "\nkeep:$2y$04$" + "c" * 53 + "\n").encode()
+    with open(htpasswd, "wb") as f:
+        f.write(content)
+    mtime = os.stat(htpasswd).st_mtime_ns
+    run = ansible_module(
+        MODULE, {"path": htpasswd, "cost": COST, "name": "new", "password": "new pass", "backup": True}
+    )
+    assert run.rc != 0
+    assert run.result["msg"] == (
+        "%s: users 'plain', 'sha', 'apr', 'md5', 'sha512' have entries that are not bcrypt (Apache MD5 ($apr1$), "
+        "MD5 crypt ($1$), SHA-1 ({SHA}), SHA-512 crypt ($6$), plaintext or unknown): nginx may let them log in "
+        "while the registry refuses them, and only bcrypt entries may authenticate; list each user with a password "
+        "(it is re-hashed with bcrypt) or with state absent; nothing was changed" % htpasswd
+    )
+    assert (run.result["reason"], run.result["users"]) == ("unusable", ["plain", "sha", "apr", "md5", "sha512"])
+    assert read(htpasswd) == content and os.stat(htpasswd).st_mtime_ns == mtime
+    assert sorted(os.listdir(tmp_path)) == [".htpasswd.lock", "htpasswd"]  # no backup, no temp file
+
+    users = [{"name": name, "password": "fresh %s" % name} for name in ("plain", "sha", "apr")]
+    users += [{"name": "md5", "state": "absent"}, {"name": "sha512", "state": "absent"}]
+    fixed = ansible_module(MODULE, {"path": htpasswd, "cost": COST, "users": users}).result
+    assert (fixed["updated"], fixed["removed"], fixed["unusable"]) == (["plain", "sha", "apr"], ["md5", "sha512"], [])
+    assert names(htpasswd) == ["plain", "sha", "apr", "keep"]
+    assert verifies(htpasswd, "sha", "fresh sha")
 
 
 def test_a_malformed_line_fails_with_its_number_and_the_file_stays(ansible_module, htpasswd):
@@ -193,6 +231,8 @@ def test_a_malformed_line_fails_with_its_number_and_the_file_stays(ansible_modul
     assert "secret-line" not in run.stdout
     assert read(htpasswd) == content
 
+
+COST_TAIL = ": each step doubles the time of every login check (14 already takes over a second of CPU)"
 
 BAD_INPUT = [
     ({"name": ""}, "user #1: name is empty"),
@@ -210,8 +250,9 @@ BAD_INPUT = [
     ),
     ({"password": "two\nlines"}, "user 'alice': password contains a line break"),
     ({"password": None}, "user 'alice': password is required for state present"),
-    ({"cost": 3}, "cost must be between 4 and 31, got 3"),
-    ({"cost": 32}, "cost must be between 4 and 31, got 32"),
+    ({"cost": 3}, "cost must be between 4 and 14, got 3" + COST_TAIL),
+    ({"cost": 31}, "cost must be between 4 and 14, got 31" + COST_TAIL),
+    ({"backup_keep": 0}, "backup_keep must be at least 1, got 0; leave it unset to keep every backup"),
     (
         {
             "name": None,
@@ -234,7 +275,7 @@ BAD_INPUT = [
 ]
 
 
-OPTIONS = ["path", "name", "password", "users", "cost", "create"]
+OPTIONS = ["path", "name", "password", "users", "cost", "create", "backup_keep"]
 
 
 def test_bad_input_fails_before_the_file_is_touched(ansible_playbook, htpasswd, tmp_path):
@@ -311,3 +352,101 @@ def test_the_debian_bcrypt_package_works_too(ansible_module, htpasswd):
     assert ansible_module(MODULE, args, extra_vars=extra).result["added"] == [u["name"] for u in USERS]
     assert ansible_module(MODULE, args, extra_vars=extra).result["changed"] is False
     assert all(verifies(htpasswd, u["name"], u["password"]) for u in USERS)
+
+
+def test_a_file_that_is_not_utf8_fails_with_its_line_and_is_left_alone(ansible_module, htpasswd):
+    content = b"alice:$2y$04$" + b"a" * 53 + b"\nj\xfcrgen:s3cr\xe9t\n"
+    with open(htpasswd, "wb") as f:
+        f.write(content)
+    run = ansible_module(MODULE, {"path": htpasswd, "cost": COST, "name": "bob", "password": "bob pass"})
+    assert run.rc != 0 and "Traceback" not in run.stdout + run.stderr
+    assert run.result["msg"] == (
+        "%s: line 2 is not UTF-8 text; fix or remove it by hand (user names are matched as UTF-8)" % htpasswd
+    )
+    assert read(htpasswd) == content
+
+
+def test_a_dangling_symlink_fails_and_nothing_is_created(ansible_module, tmp_path):
+    link = tmp_path / "htpasswd"
+    os.symlink(str(tmp_path / "elsewhere" / "htpasswd"), str(link))
+    run = ansible_module(MODULE, {"path": str(link), "cost": COST, "name": "bob", "password": "bob pass"})
+    assert run.rc != 0 and "Traceback" not in run.stdout + run.stderr
+    assert run.result["msg"] == (
+        "path %s is a symlink to %s/elsewhere/htpasswd, which does not exist; create the file there "
+        "or point the link at the htpasswd file" % (link, tmp_path)
+    )
+    assert sorted(os.listdir(tmp_path)) == ["htpasswd"] and os.path.islink(str(link))
+
+
+def test_cost_31_is_refused_at_once(ansible_module, htpasswd):
+    run = ansible_module(MODULE, {"path": htpasswd, "cost": 31, "name": "bob", "password": "bob pass"}, timeout=60)
+    assert run.rc != 0
+    assert run.result["msg"] == "cost must be between 4 and 14, got 31" + COST_TAIL
+    assert not os.path.exists(htpasswd)
+
+
+def test_a_comment_with_leading_blanks_is_kept(apply, htpasswd):
+    with open(htpasswd, "w") as f:
+        f.write("   # managed elsewhere: do not edit\n\t# second\n")
+    assert apply(name="bob", password="bob pass")["added"] == ["bob"]
+    lines = read(htpasswd).decode().splitlines()
+    assert lines[:2] == ["   # managed elsewhere: do not edit", "\t# second"] and lines[2].startswith("bob:$2y$04$")
+
+
+def test_exclusive_with_no_present_user_is_refused_unless_allowed(ansible_module, apply, htpasswd, tmp_path):
+    apply(users=USERS)
+    content = read(htpasswd)
+    args = {"path": htpasswd, "cost": COST, "users": [], "exclusive": True, "backup": True}
+    run = ansible_module(MODULE, args)
+    assert run.rc != 0
+    assert run.result["msg"] == (
+        "%s: exclusive is true and no present user is listed, so every account would be removed "
+        "('alice', 'bob', 'j\u00fcrgen') and nobody could log in; list the users to keep, or set allow_remove_all "
+        "to remove them all; nothing was changed" % htpasswd
+    )
+    assert (run.result["reason"], run.result["users"]) == ("remove_all", ["alice", "bob", "j\u00fcrgen"])
+    assert read(htpasswd) == content and sorted(os.listdir(tmp_path)) == [".htpasswd.lock", "htpasswd"]
+
+    checked = ansible_module(MODULE, dict(args, allow_remove_all=True), check=True).result
+    assert checked["changed"] is True and read(htpasswd) == content
+    emptied = ansible_module(MODULE, dict(args, allow_remove_all=True)).result
+    assert emptied["removed"] == ["alice", "bob", "j\u00fcrgen"] and read(htpasswd) == b""
+    assert emptied["warnings"] == [
+        "%s: no account is left: the registry and nginx refuse every login (401) until a user is added" % htpasswd
+    ]
+    assert read(emptied["backup_file"]) == content
+
+
+def test_no_user_on_a_new_file_creates_it_empty_with_a_warning(ansible_module, htpasswd):
+    args = {"path": htpasswd, "cost": COST, "users": [], "exclusive": True}
+    checked = ansible_module(MODULE, args, check=True).result
+    assert checked["changed"] is True and not os.path.exists(htpasswd)
+    created = ansible_module(MODULE, args).result
+    assert created["changed"] is True and read(htpasswd) == b""
+    assert stat.S_IMODE(os.stat(htpasswd).st_mode) == 0o640
+    assert created["warnings"] == [
+        "%s: no account is left: the registry and nginx refuse every login (401) until a user is added" % htpasswd
+    ]
+    again = ansible_module(MODULE, args).result
+    assert again["changed"] is False and len(again["warnings"]) == 1
+
+
+def test_backups_go_to_backup_dir_0600_pruned_to_keep_and_not_in_check_mode(apply, htpasswd, tmp_path):
+    backups = tmp_path / "auth-backup"
+    options = {"backup": True, "backup_dir": str(backups), "backup_keep": 3}
+    apply(name="u0", password="p0", **options)
+    assert not backups.exists()  # a new file has nothing to back up
+    contents = []
+    for n in range(1, 6):
+        contents.append(read(htpasswd))
+        result = apply(name="u%d" % n, password="p%d" % n, **options)
+        assert os.path.dirname(result["backup_file"]) == str(backups)
+        assert read(result["backup_file"]) == contents[-1]
+    assert apply(check=True, name="u9", password="p9", **options)["changed"] is True
+    assert apply(name="u5", password="p5", **options)["changed"] is False  # no change, no backup
+    kept = sorted(os.listdir(str(backups)))
+    assert len(kept) == 3 and all(name.startswith("htpasswd.") for name in kept)
+    assert [read(str(backups / name)) for name in kept] == contents[-3:]
+    assert stat.S_IMODE(os.stat(str(backups)).st_mode) == 0o700
+    assert all(stat.S_IMODE(os.stat(str(backups / name)).st_mode) == 0o600 for name in kept)
+    assert sorted(os.listdir(str(tmp_path))) == [".htpasswd.lock", "auth-backup", "htpasswd"]

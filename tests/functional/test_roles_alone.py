@@ -54,7 +54,7 @@ class RolePlay:
             "registry_network_name": self.network,
             "registry_image": REGISTRY_IMAGE,
             "registry_nginx_image": NGINX_IMAGE,
-            "registry_bcrypt_cost": 5,
+            "registry_bcrypt_cost": 10,
             **extra_vars,
         }
         play = [

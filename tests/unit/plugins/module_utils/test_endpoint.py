@@ -277,6 +277,7 @@ def test_design_md_example():
         (dict(registry_port=5443, topology='native', port=44301), 'published_ports', ['44301:5443']),
         (dict(upstream_tls=True), 'nginx_upstream', 'https://registry:5000'),
         (dict(upstream_host='Privreg-Registry'), 'nginx_upstream', 'http://privreg-registry:5000'),
+        (dict(upstream_host='privreg_registry_1'), 'nginx_upstream', 'http://privreg_registry_1:5000'),
         (dict(upstream_host='172.18.0.2'), 'nginx_upstream', 'http://172.18.0.2:5000'),
         (dict(upstream_host='fd00::2', upstream_tls=True), 'nginx_upstream', 'https://[fd00::2]:5000'),
         (dict(nginx_port=8443), 'nginx_listen', '8443 ssl'),
@@ -301,6 +302,16 @@ def test_registry_tls_port_facts_inner_ports(kwargs, key, value):
         (
             dict(host='r.example', upstream_host='http://registry'),
             "upstream_host 'http://registry' must not contain a scheme (http://): give the bare DNS name or IP address",
+        ),
+        (
+            dict(host='r.example', upstream_host='_registry'),
+            "upstream_host '_registry' is not a valid DNS name or IP address: use letters, digits, hyphens,"
+            ' underscores and dots, labels of 1 to 63 characters',
+        ),
+        (
+            dict(host='r_example', upstream_host='registry_1'),
+            "host 'r_example' is not a valid DNS name or IP address: use letters, digits, hyphens and dots,"
+            ' labels of 1 to 63 characters',
         ),
         (dict(host='r.example', topology='proxy'), "topology must be one of native, nginx_proxy, got 'proxy'"),
         (dict(host='r.example', upstream_tls='yes'), "upstream_tls must be true or false, got 'yes'"),

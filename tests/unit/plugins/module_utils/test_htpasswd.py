@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import os
 import threading
 
 import bcrypt
@@ -36,9 +38,9 @@ class Counting:
         return real_hashes(passwords)
 
 
-def run_plan(content, users, exclusive=False, update_password="always", counting=None):  # noqa: S107
+def run_plan(content, users, exclusive=False, update_password="always", counting=None, **options):  # noqa: S107
     counting = counting or Counting()
-    return h.plan(content, users, exclusive, update_password, counting.check, counting.hash)
+    return h.plan(content, users, exclusive, update_password, counting.check, counting.hash, **options)
 
 
 def entry(name, password):
@@ -98,12 +100,16 @@ def test_good_users_pass(users):
     h.validate_users(users)
 
 
+COST_TAIL = ": each step doubles the time of every login check (14 already takes over a second of CPU)"
+
+
 @pytest.mark.parametrize(
     "cost, message",
     [
-        (3, "cost must be between 4 and 31, got 3"),
-        (32, "cost must be between 4 and 31, got 32"),
-        (-1, "cost must be between 4 and 31, got -1"),
+        (3, "cost must be between 4 and 14, got 3" + COST_TAIL),
+        (15, "cost must be between 4 and 14, got 15" + COST_TAIL),
+        (31, "cost must be between 4 and 14, got 31" + COST_TAIL),
+        (-1, "cost must be between 4 and 14, got -1" + COST_TAIL),
     ],
 )
 def test_cost_out_of_range_is_refused(cost, message):
@@ -112,9 +118,28 @@ def test_cost_out_of_range_is_refused(cost, message):
     assert str(error.value) == message
 
 
-@pytest.mark.parametrize("cost", [4, 10, 31])
+@pytest.mark.parametrize("cost", [4, 10, 14])
 def test_cost_in_range_passes(cost):
     h.validate_cost(cost)
+
+
+@pytest.mark.parametrize(
+    "keep, message",
+    [
+        (0, "backup_keep must be at least 1, got 0; leave it unset to keep every backup"),
+        (-3, "backup_keep must be at least 1, got -3; leave it unset to keep every backup"),
+        (None, None),
+        (1, None),
+        (10, None),
+    ],
+)
+def test_backup_keep_is_at_least_one_or_unset(keep, message):
+    if message is None:
+        h.validate_backup_keep(keep)
+        return
+    with pytest.raises(HtpasswdError) as error:
+        h.validate_backup_keep(keep)
+    assert str(error.value) == message
 
 
 def test_path_problems_are_refused(tmp_path):
@@ -127,11 +152,31 @@ def test_path_problems_are_refused(tmp_path):
             "folder %s/no of path %s/no/file does not exist; create it first" % (tmp_path, tmp_path),
         ),
     ]
+    dangling = tmp_path / "dangling"
+    os.symlink(str(tmp_path / "gone" / "htpasswd"), str(dangling))
+    cases.append(
+        (
+            str(dangling),
+            True,
+            "path %s is a symlink to %s/gone/htpasswd, which does not exist; create the file there "
+            "or point the link at the htpasswd file" % (dangling, tmp_path),
+        )
+    )
     for path, create, message in cases:
         with pytest.raises(HtpasswdError) as error:
             h.validate_path(path, create)
         assert str(error.value) == message
     h.validate_path(str(tmp_path / "new"), True)
+
+
+def test_backup_dir_must_be_a_folder_if_it_exists(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(HtpasswdError) as error:
+        h.validate_backup_dir(str(tmp_path / "file"))
+    assert str(error.value) == "backup_dir %s/file exists and is not a directory" % tmp_path
+    h.validate_backup_dir(str(tmp_path))
+    h.validate_backup_dir(str(tmp_path / "not-yet"))
+    h.validate_backup_dir(None)
 
 
 # --- parsing ------------------------------------------------------------------
@@ -162,11 +207,37 @@ def test_lines_the_consumers_read_differently_fail_with_their_number(content, me
     assert "secret" not in str(error.value)
 
 
+NOT_UTF8 = "; fix or remove it by hand (user names are matched as UTF-8)"
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"\xff\n", "line 1 is not UTF-8 text" + NOT_UTF8),
+        (b"# latin-1 below\nalice:x\nj\xfcrgen:x\n", "line 3 is not UTF-8 text" + NOT_UTF8),
+        (b"alice:secret\xe9\n", "line 1 is not UTF-8 text" + NOT_UTF8),
+        (b"a:x\n\n\nb:\xc3\n", "line 4 is not UTF-8 text" + NOT_UTF8),
+    ],
+)
+def test_bytes_that_are_not_utf8_fail_with_the_line_and_never_the_bytes(data, message):
+    with pytest.raises(HtpasswdError) as error:
+        h.decode(data)
+    assert str(error.value) == message
+    assert "secret" not in str(error.value)
+
+
+@pytest.mark.parametrize("data", [b"", b"j\xc3\xbcrgen:x\n", b"# \xe2\x9c\x93\n"])
+def test_utf8_bytes_decode(data):
+    assert h.decode(data) == data.decode("utf-8")
+
+
 @pytest.mark.parametrize(
     "content, names",
     [
         ("", []),
         ("\n\n", []),
+        ("  # indented comment\n\t# tab too\nalice:%s\n" % BCRYPT, [(3, "alice")]),
+        ("   #no:space:after\nbob:%s\n" % BCRYPT, [(2, "bob")]),
         ("# managed by ansible\n\nalice:%s\n   \nbob:$apr1$x$y\n" % BCRYPT, [(3, "alice"), (5, "bob")]),
         ("alice:%s\r\nbob:%s" % (BCRYPT, BCRYPT), [(1, "alice"), (2, "bob")]),
         ("j\u00fcrgen:%s\n" % BCRYPT, [(1, "j\u00fcrgen")]),
@@ -184,6 +255,7 @@ def test_parse_finds_entries_and_skips_comments_and_blank_lines(content, names):
         ("$2y$10$" + "A" * 53, True, None),
         ("$2a$04$" + "./" * 26 + "x", True, None),
         ("$2b$31$" + "z" * 53, True, None),
+        ("$2y$15$" + "z" * 53, True, None),
         ("$2y$03$" + "A" * 53, False, "malformed bcrypt"),
         ("$2y$10$" + "A" * 52, False, "malformed bcrypt"),
         ("$2x$10$" + "A" * 53, False, "plaintext or unknown"),
@@ -299,27 +371,146 @@ def test_exclusive_removes_every_unlisted_user():
     assert plan.diff == {"before": "alice\nbob\ncarol\n", "after": "bob\ndave\n"}
 
 
-def test_exclusive_with_no_users_empties_the_file():
-    plan = run_plan(entry("alice", "a"), [], exclusive=True)
+EMPTY_WARNING = "no account is left: the registry and nginx refuse every login (401) until a user is added"
+REMOVE_ALL = (
+    "exclusive is true and no present user is listed, so every account would be removed (%s) and nobody "
+    "could log in; list the users to keep, or set allow_remove_all to remove them all; nothing was changed"
+)
+
+
+@pytest.mark.parametrize(
+    "content, users, removed",
+    [
+        ("alice:%s\n" % BCRYPT, [], ["alice"]),
+        ("alice:%s\nbob:%s\n" % (BCRYPT, BCRYPT), [User("alice", None, "absent")], ["alice", "bob"]),
+        ("# only\nlegacy:{SHA}x\n", [User("zed", None, "absent")], ["legacy"]),
+        (
+            "".join("u%02d:%s\n" % (n, BCRYPT) for n in range(22)),
+            [],
+            ["u%02d" % n for n in range(22)],
+        ),
+    ],
+)
+def test_exclusive_that_would_remove_every_account_is_refused_before_any_bcrypt(content, users, removed):
+    counting = Counting()
+    with pytest.raises(HtpasswdError) as error:
+        run_plan(content, users, exclusive=True, counting=counting)
+    shown = ", ".join("'%s'" % name for name in removed[:20]) + (" and 2 more" if len(removed) > 20 else "")
+    assert str(error.value) == REMOVE_ALL % shown
+    assert error.value.details == {"reason": "remove_all", "users": removed}
+    assert counting.checked == [] and counting.hashed == []
+
+
+@pytest.mark.parametrize(
+    "content, users, exclusive",
+    [
+        ("", [], True),  # nothing to remove: a new, empty file
+        ("# c\n", [], True),
+        (entry("alice", "a"), [User("bob", "b", "present")], True),  # bob replaces alice
+        (entry("alice", "a"), [User("alice", None, "absent")], False),  # named: deliberate
+    ],
+)
+def test_requests_that_leave_an_account_or_name_the_user_pass(content, users, exclusive):
+    run_plan(content, users, exclusive=exclusive)
+
+
+def test_exclusive_with_no_users_empties_the_file_when_allowed():
+    plan = run_plan(entry("alice", "a"), [], exclusive=True, allow_remove_all=True)
     assert plan.removed == ["alice"] and plan.content == ""
+    assert plan.warnings == [EMPTY_WARNING]
+
+
+@pytest.mark.parametrize(
+    "content, warnings",
+    [
+        ("", [EMPTY_WARNING]),
+        ("# comments only\n", [EMPTY_WARNING]),
+        ("alice:%s\n" % BCRYPT, []),
+    ],
+)
+def test_a_file_without_account_is_a_warning(content, warnings):
+    assert run_plan(content, []).warnings == warnings
+
+
+NOT_BCRYPT = (
+    "%s entries that are not bcrypt (%s): nginx may let them log in while the registry refuses them, and only "
+    "bcrypt entries may authenticate; list each user with a password (it is re-hashed with bcrypt) or with "
+    "state absent; nothing was changed"
+)
+
+
+@pytest.mark.parametrize(
+    "content, users, message, names",
+    [
+        ("legacy:{PLAIN}pw\n", [], "user 'legacy' has", ["legacy"]),
+        (
+            "a:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\nb:$apr1$s$h\nc:$1$s$h\nd:$6$s$h\n" + entry("ok", "ok"),
+            [User("ok", "ok", "present")],
+            "users 'a', 'b', 'c', 'd' have",
+            ["a", "b", "c", "d"],
+        ),
+        ("legacy:$apr1$s$h\nold:$6$s$h\n", [User("old", "new", "present")], "user 'legacy' has", ["legacy"]),
+        (
+            "legacy:$apr1$s$h\n",
+            [User("legacy", "pw", "present")],
+            None,
+            [],
+        ),  # listed with a password: re-hashed
+        ("legacy:$apr1$s$h\n", [User("legacy", None, "absent")], None, []),
+        ("legacy:$apr1$s$h\n", [User("new", "n", "present")], "user 'legacy' has", ["legacy"]),
+    ],
+)
+def test_entries_that_would_stay_in_another_scheme_are_refused_before_any_bcrypt(content, users, message, names):
+    counting = Counting()
+    if message is None:
+        run_plan(content, users, counting=counting)
+        return
+    with pytest.raises(HtpasswdError) as error:
+        run_plan(content, users, counting=counting)
+    kinds = ", ".join(sorted(set(h.hash_kind(e.hash) for e in h.parse(content) if e.name in names)))
+    assert str(error.value) == NOT_BCRYPT % (message, kinds)
+    assert error.value.details == {"reason": "unusable", "users": names}
+    assert counting.checked == [] and counting.hashed == []
+
+
+def test_exclusive_removes_entries_in_another_scheme_instead_of_refusing():
+    plan = run_plan("legacy:$apr1$s$h\n" + entry("ok", "ok"), [User("ok", "ok", "present")], exclusive=True)
+    assert (plan.removed, plan.unusable) == (["legacy"], [])
+
+
+def test_a_listed_entry_over_the_cost_limit_is_rehashed_without_a_check():
+    content = "slow:$2y$31$" + "z" * 53 + "\n"
+    counting = Counting()
+    plan = run_plan(content, [User("slow", "pw", "present")], counting=counting)
+    assert plan.updated == ["slow"] and counting.checked == [] and counting.hashed == ["pw"]
+    assert h.parse(plan.content)[0].hash.startswith("$2y$04$")
+
+
+def test_an_unlisted_entry_over_the_cost_limit_is_a_warning():
+    plan = run_plan("slow:$2y$15$" + "z" * 53 + "\n", [])
+    assert plan.content == "slow:$2y$15$" + "z" * 53 + "\n"
+    assert plan.warnings == [
+        "user 'slow' has a bcrypt entry at cost 15, over 14: every login of this user takes seconds of CPU; "
+        "list the user with a password to re-hash it"
+    ]
 
 
 def test_unusable_entries_are_reported_and_a_listed_one_is_rehashed_even_on_create():
     content = "legacy:$apr1$abc$def\nalice:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n" + entry("bob", "b")
-    plan = run_plan(content, [User("alice", "a", "present")], update_password="on_create")
+    plan = run_plan(content, [User("alice", "a", "present")], update_password="on_create", unusable_entries="warn")
     assert (plan.added, plan.updated, plan.removed, plan.unusable) == ([], ["alice"], [], ["legacy"])
     assert plan.warnings == [
-        "user 'legacy' has an entry the registry and nginx cannot verify (Apache MD5 ($apr1$)); "
-        "list the user with a password to re-hash it to bcrypt, or remove it"
+        "user 'legacy' has an entry that is not bcrypt (Apache MD5 ($apr1$)): nginx may let it log in while "
+        "the registry refuses it; list the user with a password to re-hash it to bcrypt, or remove it"
     ]
     assert h.check_password("a", h.parse(plan.content)[1].hash)
     assert plan.diff["before"] == "legacy (unusable: Apache MD5 ($apr1$))\nalice (unusable: SHA-1 ({SHA}))\nbob\n"
     assert plan.diff["after"] == "legacy (unusable: Apache MD5 ($apr1$))\nalice (password re-hashed)\nbob\n"
 
 
-def test_unusable_entries_alone_change_nothing():
+def test_unusable_entries_alone_change_nothing_with_warn():
     content = "legacy:plain\n"
-    plan = run_plan(content, [])
+    plan = run_plan(content, [], unusable_entries="warn")
     assert plan.content == content and plan.unusable == ["legacy"]
 
 
@@ -346,3 +537,46 @@ def test_users_from_params_reads_either_form():
     assert h.users_from_params({"name": None, "users": [{"name": "b", "password": None, "state": "absent"}]}) == [
         User("b", None, "absent")
     ]
+
+
+# --- backups ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "now, name",
+    [
+        (
+            datetime.datetime(2026, 11, 27, 8, 0, 0, 123456, tzinfo=datetime.UTC),
+            "htpasswd.20261127T080000.123456Z",
+        ),
+        (
+            datetime.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=datetime.timezone(datetime.timedelta(hours=2))),
+            "htpasswd.20260102T010405.000006Z",
+        ),
+    ],
+)
+def test_backup_names_are_utc_and_sort_by_age(now, name):
+    assert h.backup_name("htpasswd", now) == name
+
+
+OLD, MID, NEW = (
+    "htpasswd.20260101T000000.000000Z",
+    "htpasswd.20260102T000000.000000Z",
+    "htpasswd.20260103T000000.000000Z",
+)
+
+
+@pytest.mark.parametrize(
+    "names, keep, pruned",
+    [
+        ([NEW, OLD, MID], 2, [OLD]),
+        ([NEW, OLD, MID], 1, [OLD, MID]),
+        ([NEW, OLD, MID], 3, []),
+        ([NEW, OLD, MID], None, []),
+        # only this file's backups count: other files, other names, lock and temp files stay
+        ([NEW, OLD, "other.20260101T000000.000000Z", ".htpasswd.lock", "htpasswd", "htpasswd.bak"], 1, [OLD]),
+        (["htpasswd.x.20260101T000000.000000Z", "htpasswd.20260101T000000.000000Z~"], 1, []),
+    ],
+)
+def test_backups_beyond_keep_are_pruned_oldest_first(names, keep, pruned):
+    assert h.backups_to_prune(names, "htpasswd", keep) == pruned

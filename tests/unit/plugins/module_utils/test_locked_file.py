@@ -12,8 +12,10 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.privreg.registry.plugins.module_utils._locked_file import (
     lock_path,
     locked,
+    read_bytes,
     read_text,
     write_atomically,
+    write_private_copy,
 )
 
 
@@ -84,3 +86,24 @@ def test_an_interrupted_write_leaves_the_old_file_whole_and_no_temp_file(tmp_pat
         write_atomically(Mover(crash=True), path, "alice:new\nbob:new\n")
     assert read_text(path) == "alice:old\n"
     assert sorted(os.listdir(tmp_path)) == ["htpasswd"]
+
+
+def test_a_private_copy_is_0600_in_a_0700_folder_made_for_it_and_never_overwrites(tmp_path):
+    folder = str(tmp_path / "auth-backup")
+    path = write_private_copy(folder, "htpasswd.1", b"alice:hash\n")
+    assert path == os.path.join(folder, "htpasswd.1")
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with open(path, "rb") as f:
+        assert f.read() == b"alice:hash\n"
+    with pytest.raises(FileExistsError):
+        write_private_copy(folder, "htpasswd.1", b"other\n")
+    os.chmod(folder, 0o300)  # an existing folder keeps its mode (root writes even without w)
+    write_private_copy(folder, "htpasswd.2", b"")
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o300
+
+
+def test_read_bytes_is_none_for_a_missing_file(tmp_path):
+    assert read_bytes(str(tmp_path / "missing")) is None
+    (tmp_path / "f").write_bytes(b"\xff")
+    assert read_bytes(str(tmp_path / "f")) == b"\xff"
