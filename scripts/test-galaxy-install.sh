@@ -107,7 +107,7 @@ registry:
       registry_nginx_container_name: $PREFIX-nginx
       registry_network_name: $PREFIX-net
       registry_image: privreg/registry:2.8.2-debian
-      registry_bcrypt_cost: 5
+      registry_bcrypt_cost: 10
 INVENTORY
 # the password goes through a 0600 file, never the command line
 (umask 077; python3 -c 'import json, secrets; print(json.dumps({"registry_users": [{"name": "galaxy", "password": secrets.token_urlsafe(18)}]}))' >"$WORK/accounts.json")
