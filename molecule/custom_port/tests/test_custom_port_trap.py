@@ -13,7 +13,7 @@ PUSH_DEADLINE seconds, many times what the good proxy needs).
 """
 
 import pytest
-from privreg_molecule.proxy_scenario import NGINX_CONF, upstream_url
+from privreg_molecule.proxy_scenario import NGINX_CONF, NGINX_PORT, SOCKET_DIR, upstream_url
 from privreg_molecule.registry_client import RegistryClient
 
 REPOSITORY = "molecule/trap"
@@ -30,44 +30,59 @@ def run_ok(host, command, *args):
 
 
 @pytest.fixture(scope="module")
-def proxies(host, conf, client, tmp_path_factory):
-    """A registry without REGISTRY_HTTP_HOST (plain HTTP) and two proxies for it; all removed afterwards.
+def proxies(host, conf, client, nginx_gid, tmp_path_factory):
+    """A registry without REGISTRY_HTTP_HOST (plain HTTP, on a socket of its own) and two proxies
+    for it that run as the role's nginx runs; all removed afterwards.
 
     Yields {"control": RegistryClient, "trap": RegistryClient}, one per proxy's port.
     """
     base = conf["registry_base_dir"]
-    network = conf["registry_network_name"]
     prefix = conf["registry_container_name"] + "-trap"
+    volume = prefix + "-socket"
     upstream = upstream_url(conf)
     live = host.file(f"{base}/nginx/nginx.conf").content_string
-    assert upstream in live and HOST_LINES["control"] in live
+    assert f"proxy_pass {upstream};" in live and HOST_LINES["control"] in live
     ports = {"control": conf["custom_port_control_port"], "trap": conf["custom_port_trap_port"]}
     endpoints = {name: f"{conf['registry_host']}:{port}" for name, port in ports.items()}
     containers = [f"{prefix}-registry"] + [f"{prefix}-{name}" for name in ports]
+    tmpfs = f"mode=0700,uid=101,gid={nginx_gid}"
     try:
         run_ok(
             host,
-            "docker run -d --name %s --network %s --network-alias %s %s",
+            "docker run -d --name %s --network none --user 0:%s -v %s:%s "
+            "-e REGISTRY_HTTP_NET=unix -e REGISTRY_HTTP_ADDR=%s/registry.sock %s "
+            "sh -c 'umask 0007 && exec registry serve /etc/docker/registry/config.yml'",
             containers[0],
-            network,
-            containers[0],
+            str(nginx_gid),
+            volume,
+            SOCKET_DIR,
+            SOCKET_DIR,
             conf["registry_image"],
         )
         for name, port in ports.items():
             folder = tmp_path_factory.mktemp(name)
             (folder / "nginx.conf").write_text(
-                live.replace(upstream, f"http://{containers[0]}:5000").replace(HOST_LINES["control"], HOST_LINES[name])
+                live.replace(upstream, "http://registry").replace(HOST_LINES["control"], HOST_LINES[name])
             )
             # The login cache's key function and tmpfs, as the role gives them (without its secret: no caching).
             (folder / "registry_auth.js").write_text(host.file(f"{base}/nginx/registry_auth.js").content_string)
+            folder.chmod(0o755)
+            for path in folder.iterdir():
+                path.chmod(0o644)
             run_ok(
                 host,
-                "docker run -d --name %s --network %s -p %s:443 --tmpfs /run/registry-auth "
+                "docker run -d --name %s --user 101:%s -p %s:%s "
+                "--tmpfs /run/registry-auth:%s --tmpfs /run/registry-nginx:%s -v %s:%s "
                 "-v %s:/etc/nginx/registry:ro -v %s/auth:/etc/nginx/auth:ro -v %s/certs:/etc/nginx/certs:ro "
                 "%s nginx -c %s -g %s",
                 f"{prefix}-{name}",
-                network,
+                str(nginx_gid),
                 str(port),
+                str(NGINX_PORT),
+                tmpfs,
+                tmpfs,
+                volume,
+                SOCKET_DIR,
                 str(folder),
                 base,
                 base,
@@ -83,6 +98,7 @@ def proxies(host, conf, client, tmp_path_factory):
     finally:
         for container in containers:
             host.run("docker rm -fv %s", container)
+        host.run("docker volume rm %s", volume)
         for endpoint in endpoints.values():
             host.run("rm -rf /etc/docker/certs.d/%s", endpoint)
 

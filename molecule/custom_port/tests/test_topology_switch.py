@@ -1,9 +1,10 @@
 """site.yml switches a host's topology both ways on a re-run: the other topology's
-containers (and network) go, the images and the users stay.
+nginx container and socket volume go, the images and the users stay.
 
 Runs after the client tests, whose push left an image in the registry.
 """
 
+from privreg_molecule.proxy_scenario import socket_volume
 from privreg_molecule.scenario import converge
 
 # Pushed by test_proxy_clients.py::test_push_pull_round_trip_with_the_docker_cli.
@@ -15,16 +16,16 @@ def exists(host, kind, name):
 
 
 def test_native_and_back(host, conf, client, users, tmp_path):
-    nginx, registry, network = (
+    nginx, registry, volume = (
         conf["registry_nginx_container_name"],
         conf["registry_container_name"],
-        conf["registry_network_name"],
+        socket_volume(conf),
     )
     assert client.manifest_status(REPOSITORY, TAG, "alice", users["alice"]) == 200
 
     converge({"registry_topology": "native"}, tmp_path)
     assert not exists(host, "container", nginx)
-    assert not exists(host, "network", network)
+    assert not exists(host, "volume", volume)
     env = dict(item.split("=", 1) for item in host.docker(registry).inspect()["Config"]["Env"])
     assert env["REGISTRY_AUTH"] == "htpasswd"
     # The registry itself now answers on the client-facing port, with the same image and users.
@@ -35,8 +36,9 @@ def test_native_and_back(host, conf, client, users, tmp_path):
 
     converge({}, tmp_path)
     assert host.docker(nginx).is_running
-    assert exists(host, "network", network)
+    assert exists(host, "volume", volume)
     registry_state = host.docker(registry).inspect()
+    assert registry_state["HostConfig"]["NetworkMode"] == "none"
     assert not any(registry_state["NetworkSettings"]["Ports"].values())
     assert "REGISTRY_AUTH" not in dict(item.split("=", 1) for item in registry_state["Config"]["Env"])
     for name, password in users.items():

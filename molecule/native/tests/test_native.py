@@ -50,13 +50,17 @@ def test_container_runs_healthy_with_a_restart_policy(host, conf, container):
     assert status in ("healthy", "starting")
 
 
-def test_registry_checks_accounts_and_serves_tls_itself(container, endpoint):
+def test_registry_checks_accounts_and_serves_tls_itself(host, conf, container, endpoint):
     env = dict(item.split("=", 1) for item in container.inspect()["Config"]["Env"])
     assert env["REGISTRY_AUTH"] == "htpasswd"
     assert env["REGISTRY_AUTH_HTPASSWD_PATH"] == "/auth/htpasswd"
     assert env["REGISTRY_HTTP_TLS_CERTIFICATE"] == "/certs/registry.crt"
     assert env["REGISTRY_HTTP_HOST"] == f"https://{endpoint}"
-    assert len(env["REGISTRY_HTTP_SECRET"]) >= 32
+    # The HTTP secret is in the root-only config file, not in the environment docker inspect shows.
+    assert "REGISTRY_HTTP_SECRET" not in env
+    secret = host.file(f"{conf['registry_base_dir']}/http_secret").content_string.strip()
+    assert len(secret) >= 32
+    assert secret in host.file(f"{conf['registry_base_dir']}/config/config.yml").content_string
 
 
 def test_auth_folder_not_file_is_mounted_read_only(container, conf):
@@ -76,7 +80,7 @@ def test_only_the_tls_port_is_published(container, conf):
 
 def test_secrets_are_readable_by_root_only(host, conf):
     base = conf["registry_base_dir"]
-    for path in ("auth/htpasswd", "certs/registry.key", "ca/ca.key", "http_secret"):
+    for path in ("auth/htpasswd", "certs/registry.key", "ca/ca.key", "http_secret", "config/config.yml"):
         secret = host.file(f"{base}/{path}")
         assert (secret.user, secret.group, secret.mode) == ("root", "root", 0o600), path
 

@@ -5,7 +5,7 @@ converge through ansible-playbook) and puts them back.
 """
 
 import pytest
-from privreg_molecule.proxy_scenario import NGINX_CONF, nginx_reloads, upstream_url
+from privreg_molecule.proxy_scenario import NGINX_CONF, SOCKET_DIR, nginx_reloads, socket_volume, upstream_url
 from privreg_molecule.scenario import converge, push_pull_round_trip, started_at
 
 REPOSITORY = "molecule/proxied"
@@ -18,17 +18,23 @@ KIB_PER_LAYER = 10 * 1024  # 4 layers of 10 MiB: several tens of MB per push
 
 def test_nginx_alone_publishes_the_client_port(nginx, registry, conf):
     published = {port: bindings for port, bindings in nginx.inspect()["NetworkSettings"]["Ports"].items() if bindings}
-    assert list(published) == ["443/tcp"]
-    assert [binding["HostPort"] for binding in published["443/tcp"]] == [str(conf["registry_port"])]
+    # nginx is not root: it listens on 8443 in its container.
+    assert list(published) == ["8443/tcp"]
+    assert [binding["HostPort"] for binding in published["8443/tcp"]] == [str(conf["registry_port"])]
     assert not any(registry.inspect()["NetworkSettings"]["Ports"].values())
     assert registry.inspect()["HostConfig"]["PortBindings"] in (None, {})
 
 
-def test_both_containers_share_the_private_network(nginx, registry, conf):
+def test_the_registry_has_no_network_and_shares_only_its_socket_with_nginx(host, nginx, registry, conf):
     for container in (nginx, registry):
         assert container.is_running
         assert container.inspect()["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
-        assert conf["registry_network_name"] in container.inspect()["NetworkSettings"]["Networks"]
+    assert registry.inspect()["HostConfig"]["NetworkMode"] == "none"
+    for container in (nginx, registry):
+        volumes = [m for m in container.inspect()["Mounts"] if m["Type"] == "volume"]
+        assert [(m["Name"], m["Destination"]) for m in volumes] == [(socket_volume(conf), SOCKET_DIR)]
+    # The network of earlier releases is gone.
+    assert host.run("docker network inspect %s", conf["registry_network_name"]).rc != 0
     assert nginx.inspect()["Config"]["Image"] == conf["registry_nginx_image"]
 
 
@@ -49,22 +55,24 @@ def test_registry_only_stores(registry, endpoint, conf):
 
 
 def test_nginx_mounts_folders_read_only(nginx, conf):
-    mounts = {mount["Destination"]: mount for mount in nginx.inspect()["Mounts"]}
+    mounts = {mount["Destination"]: mount for mount in nginx.inspect()["Mounts"] if mount["Type"] == "bind"}
     base = conf["registry_base_dir"]
-    assert {dest: (m["Type"], m["Source"], m["RW"]) for dest, m in mounts.items()} == {
-        "/etc/nginx/registry": ("bind", f"{base}/nginx", False),
-        "/etc/nginx/auth": ("bind", f"{base}/auth", False),
-        "/etc/nginx/certs": ("bind", f"{base}/certs", False),
-        # The login cache and its secret: memory only, empty at every start.
-        "/run/registry-auth": ("tmpfs", "", True),
+    assert {dest: (m["Source"], m["RW"]) for dest, m in mounts.items()} == {
+        "/etc/nginx/registry": (f"{base}/nginx", False),
+        "/etc/nginx/auth": (f"{base}/auth", False),
+        "/etc/nginx/certs": (f"{base}/certs", False),
     }
+    # Memory only, empty at every start: the login cache and its secret; the pid and temporary files.
+    assert sorted(nginx.inspect()["HostConfig"]["Tmpfs"]) == ["/run/registry-auth", "/run/registry-nginx"]
+    assert nginx.inspect()["HostConfig"]["ReadonlyRootfs"] is True
 
 
-def test_htpasswd_is_readable_by_the_nginx_workers_and_no_one_else(host, conf):
+def test_htpasswd_is_readable_by_nginx_and_no_one_else(host, conf, nginx_gid):
     htpasswd = host.file(f"{conf['registry_base_dir']}/auth/htpasswd")
-    assert (htpasswd.uid, htpasswd.gid, htpasswd.mode) == (0, 101, 0o640)
-    # The workers run as uid 101: they can read it through the read-only folder mount.
-    read = host.run("docker exec -u 101:101 %s cat /etc/nginx/auth/htpasswd", conf["registry_nginx_container_name"])
+    # The group the role created for nginx, not whatever the host's gid 101 is.
+    assert (htpasswd.uid, htpasswd.gid, htpasswd.mode) == (0, nginx_gid, 0o640)
+    # nginx runs as uid 101 with that group: it reads it through the read-only folder mount.
+    read = host.run("docker exec %s cat /etc/nginx/auth/htpasswd", conf["registry_nginx_container_name"])
     assert read.rc == 0, read.stderr
     assert read.stdout == htpasswd.content_string
 
@@ -76,8 +84,7 @@ def test_running_config_follows_the_recipe(host, conf):
     assert host.file(f"{conf['registry_base_dir']}/nginx/nginx.conf").content_string in dumped.stdout
     config = {" ".join(line.split()) for line in dumped.stdout.splitlines()}
     for directive in (
-        "user nginx;",
-        "listen 443 ssl;",
+        "listen 8443 ssl;",
         "ssl_protocols TLSv1.2 TLSv1.3;",
         "client_max_body_size 0;",
         "chunked_transfer_encoding on;",
@@ -89,7 +96,8 @@ def test_running_config_follows_the_recipe(host, conf):
         "proxy_read_timeout 900;",
         "proxy_request_buffering off;",
         "auth_basic_user_file /etc/nginx/auth/htpasswd;",
-        f"set $registry_upstream {upstream_url(conf)};",
+        f"proxy_pass {upstream_url(conf)};",
+        f"server unix:{SOCKET_DIR}/registry.sock;",
     ):
         assert directive in config, directive
     verifies_upstream = {

@@ -154,11 +154,11 @@ def test_two_authorization_headers_are_refused_whatever_their_order(probe, users
 def test_the_check_server_is_reachable_only_inside_the_container(probe, host):
     # Internal location: a client asking for it directly gets 404, not a 204.
     assert probe.get(None, "/_registry_auth")[0] == 404
-    # The check listens on a socket in the tmpfs, on no TCP port.
+    # The check listens on a socket in the tmpfs, on no TCP port: TCP has the client port and the
+    # health check's, on the container's loopback.
     listening = probe.exec("netstat -ltn")
-    # (127.0.0.11 is the engine's DNS, inside every container on a user-defined network.)
     ports = [line.split()[3] for line in listening.splitlines() if line.startswith("tcp")]
-    assert [port for port in ports if not port.startswith("127.0.0.11:")] == ["0.0.0.0:443"]
+    assert sorted(ports) == ["0.0.0.0:8443", "127.0.0.1:8081"]
 
 
 def test_a_user_removed_while_cached_is_refused_right_after_the_role_run(probe, conf, users, tmp_path):
@@ -239,11 +239,11 @@ def test_no_credential_material_in_any_file_or_log_of_the_nginx_container(probe,
         assert secret not in logs.stdout + logs.stderr
 
 
-def test_the_hmac_secret_lives_in_the_tmpfs_only(probe, host, conf):
+def test_the_hmac_secret_lives_in_the_tmpfs_only(probe, host, conf, nginx_gid):
     name = conf["registry_nginx_container_name"]
     secret = probe.exec(f"cat {SECRET_FILE}")
     assert re.fullmatch(r"[0-9a-f]{64}", secret)
-    assert probe.exec(f"stat -c '%u %g %a' {SECRET_FILE}") == "101 101 600"
+    assert probe.exec(f"stat -c '%u %g %a' {SECRET_FILE}") == f"101 {nginx_gid} 600"
     mounts = {line.split()[1]: line.split() for line in probe.exec("cat /proc/mounts").splitlines()}
     assert mounts[AUTH_TMPFS][2] == "tmpfs"
     assert {"nosuid", "nodev", "noexec"} <= set(mounts[AUTH_TMPFS][3].split(","))

@@ -7,14 +7,29 @@ fixtures and the shared ones.
 
 import pytest
 
-# The role's paths inside the nginx container (roles/registry_nginx_proxy/vars/main.yml).
+# The role's paths and port inside the nginx container (roles/registry_nginx_proxy/vars/main.yml).
 NGINX_CONF = "/etc/nginx/registry/nginx.conf"
+NGINX_PORT = 8443
+
+
+# nginx reaches the registry on its unix socket, in this volume (roles/_common).
+SOCKET_DIR = "/run/registry"
+
+
+def socket_volume(conf):
+    return conf["registry_container_name"] + "-socket"
 
 
 def upstream_url(conf):
-    """nginx's proxy_pass target: the registry container, over TLS when registry_upstream_tls."""
+    """nginx's proxy_pass target: the `registry` upstream (the socket), over TLS when registry_upstream_tls."""
     scheme = "https" if conf.get("registry_upstream_tls", False) else "http"
-    return f"{scheme}://{conf['registry_container_name']}:5000"
+    return f"{scheme}://registry"
+
+
+@pytest.fixture(scope="module")
+def nginx_gid(host, conf):
+    """The gid of the group the role created for nginx (registry_nginx_group)."""
+    return host.group(conf.get("registry_nginx_group", "privreg-nginx")).gid
 
 
 @pytest.fixture(scope="module")
