@@ -14,8 +14,8 @@ PUSH_DEADLINE seconds, many times what the good proxy needs).
 
 import pytest
 
-from proxy_scenario import NGINX_CONF, upstream_url
-from registry_client import RegistryClient
+from privreg_molecule.proxy_scenario import NGINX_CONF, upstream_url
+from privreg_molecule.registry_client import RegistryClient
 
 REPOSITORY = "molecule/trap"
 LAYERS = 4

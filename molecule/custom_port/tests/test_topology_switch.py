@@ -4,8 +4,7 @@ containers (and network) go, the images and the users stay.
 Runs after the client tests, whose push left an image in the registry.
 """
 
-# conftest.py put molecule/shared on sys.path and brought the fixtures.
-from scenario import converge
+from privreg_molecule.scenario import converge
 
 # Pushed by test_proxy_clients.py::test_push_pull_round_trip_with_the_docker_cli.
 REPOSITORY, TAG = "molecule/proxied", "1"

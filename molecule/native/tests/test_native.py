@@ -6,10 +6,9 @@ converge through ansible-playbook) and re-create the container.
 
 import pytest
 
-# conftest.py put molecule/shared on sys.path and brought its fixtures.
-from registry_client import RegistryClient
-from scenario import (certificate_sha256, converge, make_own_certificate, push_pull_round_trip, recap,
-                      served_certificate_sha256, started_at, task_status)
+from privreg_molecule.registry_client import RegistryClient
+from privreg_molecule.scenario import (certificate_sha256, converge, make_own_certificate, push_pull_round_trip, recap,
+                                       served_certificate_sha256, started_at, task_status)
 
 REPOSITORY = "molecule/multilayer"
 LAYERS = 3

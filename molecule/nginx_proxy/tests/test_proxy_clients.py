@@ -6,9 +6,8 @@ converge through ansible-playbook) and puts them back.
 
 import pytest
 
-# conftest.py put molecule/shared and this folder on sys.path and brought the fixtures.
-from proxy_scenario import NGINX_CONF, nginx_reloads, upstream_url
-from scenario import converge, push_pull_round_trip, started_at
+from privreg_molecule.proxy_scenario import NGINX_CONF, nginx_reloads, upstream_url
+from privreg_molecule.scenario import converge, push_pull_round_trip, started_at
 
 REPOSITORY = "molecule/proxied"
 LAYERS = 4

@@ -5,9 +5,8 @@ Each test runs converge again with one nginx variable changed.
 
 import pytest
 
-# conftest.py put molecule/shared and this folder on sys.path and brought the fixtures.
-from proxy_scenario import NGINX_CONF, nginx_reloads
-from scenario import converge, started_at
+from privreg_molecule.proxy_scenario import NGINX_CONF, nginx_reloads
+from privreg_molecule.scenario import converge, started_at
 
 
 def live_conf(host, conf):

@@ -21,9 +21,8 @@ import uuid
 import bcrypt
 import pytest
 
-# conftest.py put molecule/shared and this folder on sys.path and brought the fixtures.
-from registry_client import _curl_config_value as curl_value
-from scenario import converge, started_at
+from privreg_molecule.registry_client import _curl_config_value as curl_value
+from privreg_molecule.scenario import converge, started_at
 
 AUTH_TMPFS = "/run/registry-auth"
 CACHE_DIR = f"{AUTH_TMPFS}/cache"

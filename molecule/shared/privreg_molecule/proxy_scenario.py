@@ -1,8 +1,8 @@
-"""What the nginx_proxy and custom_port scenarios add to molecule/shared/scenario.py.
+"""What the nginx_proxy and custom_port scenarios add to scenario.py.
 
-Both scenarios run test_proxy_clients.py (custom_port through Molecule's
-``additional_files_or_dirs``); their conftest.py files bring these fixtures
-and the shared ones.
+Both scenarios run nginx_proxy's test_proxy_clients.py (custom_port through
+Molecule's ``additional_files_or_dirs``); their conftest.py files bring these
+fixtures and the shared ones.
 """
 
 import pytest

@@ -10,10 +10,9 @@ Commands run on the testinfra ``host`` (the scenario's target). Passwords never
 appear in a command line (``ps``): they reach docker and curl on standard
 input, through the shell's builtin ``printf``.
 
-Import from a scenario's tests::
+Import from a scenario's tests (pytest.ini puts molecule/shared on the path)::
 
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "shared"))
-    from registry_client import RegistryClient
+    from privreg_molecule.registry_client import RegistryClient
 """
 
 import json

@@ -1,10 +1,10 @@
 """Fixtures and steps every Molecule scenario's tests share.
 
-A scenario's tests (or its tests/conftest.py) import what they use::
+A scenario's tests (or its tests/conftest.py) import what they use (pytest.ini
+puts molecule/shared on the path)::
 
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "shared"))
-    from scenario import client, conf, endpoint, users  # noqa: F401  (pytest fixtures)
-    from scenario import converge, push_pull_round_trip, started_at, task_status
+    from privreg_molecule.scenario import client, conf, endpoint, users  # noqa: F401  (pytest fixtures)
+    from privreg_molecule.scenario import converge, push_pull_round_trip, started_at, task_status
 
 Fixtures (module scope):
     conf      the scenario's variables (molecule.yml group_vars over .config/molecule/config.yml)
@@ -14,6 +14,7 @@ Fixtures (module scope):
 
 Steps:
     converge(extra_vars, tmp_path, *options)  run the scenario's converge playbook again, as Molecule does
+    converge_playbook()             that playbook's path (.config/molecule/converge.yml)
     recap(output)                   the PLAY RECAP counters of that run
     task_status(output, task_name)  ok / changed / skipping of a task in that run's output
     started_at(host, container)     the container's State.StartedAt (restarts change it)
@@ -25,9 +26,9 @@ import subprocess
 
 import pytest
 import yaml
-from registry_client import RegistryClient
 
 from ansible_collections.privreg.registry.plugins.module_utils._endpoint import endpoint as client_endpoint
+from privreg_molecule.registry_client import RegistryClient
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +56,20 @@ def started_at(host, name):
     return host.check_output("docker inspect -f '{{.State.StartedAt}}' %s", name)
 
 
+def converge_playbook():
+    """The converge playbook Molecule ran for this scenario, as an absolute path.
+
+    Read from the merged config Molecule wrote (``MOLECULE_FILE``: ansible.playbooks.converge,
+    .config/molecule/config.yml unless the scenario sets its own) and resolved, as Molecule
+    does, from the scenario's folder.
+    """
+    with open(os.environ["MOLECULE_FILE"], encoding="utf-8") as stream:
+        playbook = yaml.safe_load(stream)["ansible"]["playbooks"]["converge"]
+    return os.path.abspath(os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], playbook))
+
+
 def converge(extra_vars, tmp_path, *options):
-    """Run the scenario's converge.yml with its inventory; ``extra_vars`` go through a 0600 file.
+    """Run the scenario's converge playbook with its inventory; ``extra_vars`` go through a 0600 file.
 
     ``options`` are more ansible-playbook arguments (``--check``, ``--diff``).
 
@@ -67,7 +80,7 @@ def converge(extra_vars, tmp_path, *options):
     extra.write_text(yaml.safe_dump(extra_vars))
     run = subprocess.run(
         ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-         os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "converge.yml"), "-e", f"@{extra}", *options],
+         converge_playbook(), "-e", f"@{extra}", *options],
         capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     return run.stdout
