@@ -40,4 +40,102 @@ function cacheKey(r) {
     }
 }
 
-export default {cacheKey};
+// Unknown users cost what known ones cost (registry_nginx_proxy, nginx.conf):
+//   js_set $registry_auth_check_authorization registry_auth.checkAuthorization;
+//   js_set $registry_auth_check_user_file registry_auth.checkUserFile;
+// Without this, nginx refuses a user the htpasswd file does not list at once
+// (~1.5 ms) and a listed one with a wrong password after bcrypt (~50 ms): the
+// answer time tells which user names exist. So the auth subrequest sends an
+// unknown user's header to the check server under UNKNOWN_USER, with the
+// client's password, and the check server reads UNKNOWN_USER's entry from a
+// file of its own in the tmpfs: a bcrypt hash of the same cost as the
+// htpasswd file's first entry, whose checksum no password can produce (its
+// last character has padding bits set; crypt() only ever writes them as 0),
+// so the check runs in full and always fails.
+// Anything this code cannot read (no or malformed header, no file) goes on
+// unchanged: nginx then refuses it without any bcrypt, as it would anyway,
+// and that tells nothing about user names.
+// A space: registry_htpasswd refuses such a name, so no account can be called this.
+var UNKNOWN_USER = 'privreg unknown-user';
+// 22 characters of bcrypt's base64 (the last one with its padding bits at 0) and a
+// checksum of 31 that ends in '/' (padding bits 01): crypt() never returns it.
+var UNKNOWN_SALT = 'PrivregUnknownUserSalu';
+var UNKNOWN_CHECKSUM = 'NeverMatchesAnyPasswordBecause/';
+
+// The user name (bytes) of a Basic header, as nginx's auth_basic reads it, or null.
+function basicUser(authorization) {
+    var found = /^basic +([A-Za-z0-9+\/=]+)$/i.exec(authorization || '');
+    if (!found) {
+        return null;
+    }
+    var decoded = Buffer.from(found[1], 'base64');
+    var colon = decoded.indexOf(':');
+    if (colon <= 0) {
+        return null;
+    }
+    return {user: decoded.slice(0, colon), rest: decoded.slice(colon)};
+}
+
+// Whether a line of the htpasswd file starts with "<user>:" (nginx's own match).
+function listed(file, user) {
+    var entry = Buffer.concat([user, Buffer.from(':')]);
+    var at = file.indexOf(entry);
+    while (at >= 0) {
+        if (at === 0 || file[at - 1] === 10) {
+            return true;
+        }
+        at = file.indexOf(entry, at + 1);
+    }
+    return false;
+}
+
+function checkAuthorization(r) {
+    var authorization = r.headersIn.Authorization;
+    try {
+        var basic = basicUser(authorization);
+        if (basic === null || listed(fs.readFileSync(r.variables.registry_auth_user_file), basic.user)) {
+            return authorization || '';
+        }
+        return 'Basic ' + Buffer.concat([Buffer.from(UNKNOWN_USER), basic.rest]).toString('base64');
+    } catch (e) {
+        return authorization || '';
+    }
+}
+
+// The placeholder entry: the prefix and cost of the file's first bcrypt entry
+// (registry_bcrypt_cost when it has none), so both checks take the same time.
+function unknownUserEntry(file, cost) {
+    var first = /^[^:#\n]+:(\$2[abxy]?\$[0-9]{2}\$)/m.exec(file.toString());
+    var prefix = first ? first[1] : '$2y$' + ('0' + cost).slice(-2) + '$';
+    return UNKNOWN_USER + ':' + prefix + UNKNOWN_SALT + UNKNOWN_CHECKSUM + '\n';
+}
+
+function checkUserFile(r) {
+    var path = r.variables.registry_auth_user_file;
+    var basic = basicUser(r.headersIn.Authorization);
+    try {
+        var file = fs.readFileSync(path);
+        if (basic === null || basic.user.toString() !== UNKNOWN_USER || listed(file, basic.user)) {
+            return path;
+        }
+        var placeholder = r.variables.registry_auth_unknown_user_file;
+        var entry = unknownUserEntry(file, r.variables.registry_auth_bcrypt_cost);
+        var current = '';
+        try {
+            current = fs.readFileSync(placeholder, 'utf8');
+        } catch (e) {
+            current = '';
+        }
+        if (current !== entry) {
+            // Written whole, then renamed: other workers read the old entry or the new one.
+            var temporary = placeholder + '.' + process.pid;
+            fs.writeFileSync(temporary, entry);
+            fs.renameSync(temporary, placeholder);
+        }
+        return placeholder;
+    } catch (e) {
+        return path;
+    }
+}
+
+export default {cacheKey, checkAuthorization, checkUserFile};
