@@ -179,9 +179,10 @@ CACHED_LOGIN = {
     "proxy_method GET;",
     "listen unix:/run/registry-auth/check.sock;",
     "try_files /nonexistent =204;",
-    # The htpasswd file, or the placeholder entry an unknown user is checked against (registry_auth.js).
-    "auth_basic_user_file $registry_auth_check_user_file;",
-    "js_var $registry_auth_user_file /etc/nginx/auth/htpasswd;",
+    "auth_basic_user_file /etc/nginx/auth/htpasswd;",
+    # An unknown user is checked against a placeholder entry of the same cost (registry_auth.js).
+    "auth_basic_user_file /run/registry-auth/unknown-user.htpasswd;",
+    "proxy_pass http://registry_auth_check$registry_auth_check_uri;",
     "proxy_set_header Authorization $registry_auth_check_authorization;",
     # Failed logins: bcrypt checks limited per client address (the defaults).
     "limit_req_zone $binary_remote_addr zone=registry_auth_check:2m rate=1r/s;",
@@ -208,9 +209,10 @@ def test_login_cache_ttl(ansible_playbook, tmp_path, certs, ttl, cached):
         assert valid == set()
     else:
         assert CACHED_LOGIN <= config
-        # Only successes (204) are cached, and the location with auth_basic is the check server's alone.
+        # Only successes (204) are cached, and the locations with auth_basic are the check server's alone
+        # (its / and its /unknown-user).
         assert valid == {f"proxy_cache_valid 204 {cached};"}
-        assert text.count("auth_basic ") == 1
+        assert text.count("auth_basic ") == 2
         assert f"inactive={cached}" in text
 
 

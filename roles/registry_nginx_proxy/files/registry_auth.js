@@ -42,17 +42,17 @@ function cacheKey(r) {
 
 // Unknown users cost what known ones cost (registry_nginx_proxy, nginx.conf):
 //   js_set $registry_auth_check_authorization registry_auth.checkAuthorization;
-//   js_set $registry_auth_check_user_file registry_auth.checkUserFile;
+//   js_set $registry_auth_check_uri registry_auth.checkUri;
 // Without this, nginx refuses a user the htpasswd file does not list at once
 // (~1.5 ms) and a listed one with a wrong password after bcrypt (~50 ms): the
 // answer time tells which user names exist. So the auth subrequest sends an
-// unknown user's header to the check server under UNKNOWN_USER, with the
-// client's password, and the check server reads UNKNOWN_USER's entry from a
-// file of its own in the tmpfs: a bcrypt hash of the same cost as the
-// htpasswd file's first entry, whose checksum no password can produce (its
-// last character has padding bits set; crypt() only ever writes them as 0),
-// so the check runs in full and always fails.
-// Anything this code cannot read (no or malformed header, no file) goes on
+// unknown user's header, renamed UNKNOWN_USER with the client's password, to
+// the check server's /unknown-user, whose file holds UNKNOWN_USER's entry
+// only: a bcrypt hash with the prefix and cost of the htpasswd file's first
+// entry, whose checksum no password can produce (its last character has
+// padding bits set; crypt() only ever writes them as 0), so the check runs in
+// full and always fails. A listed user goes to / (the htpasswd file) as is.
+// Anything this code cannot read (no or malformed header, no file) goes to /
 // unchanged: nginx then refuses it without any bcrypt, as it would anyway,
 // and that tells nothing about user names.
 // A space: registry_htpasswd refuses such a name, so no account can be called this.
@@ -62,7 +62,8 @@ var UNKNOWN_USER = 'privreg unknown-user';
 var UNKNOWN_SALT = 'PrivregUnknownUserSalu';
 var UNKNOWN_CHECKSUM = 'NeverMatchesAnyPasswordBecause/';
 
-// The user name (bytes) of a Basic header, as nginx's auth_basic reads it, or null.
+// The user name (bytes) of a Basic header, as nginx's auth_basic reads it, and
+// the rest (":password"), or null.
 function basicUser(authorization) {
     var found = /^basic +([A-Za-z0-9+\/=]+)$/i.exec(authorization || '');
     if (!found) {
@@ -89,17 +90,26 @@ function listed(file, user) {
     return false;
 }
 
-function checkAuthorization(r) {
-    var authorization = r.headersIn.Authorization;
+// The request's Basic credentials when its user is not in the htpasswd file, else null.
+function unknownUser(r) {
     try {
-        var basic = basicUser(authorization);
-        if (basic === null || listed(fs.readFileSync(r.variables.registry_auth_user_file), basic.user)) {
-            return authorization || '';
+        var basic = basicUser(r.headersIn.Authorization);
+        if (basic === null) {
+            return null;
         }
-        return 'Basic ' + Buffer.concat([Buffer.from(UNKNOWN_USER), basic.rest]).toString('base64');
+        var file = fs.readFileSync(r.variables.registry_auth_user_file);
+        return listed(file, basic.user) ? null : {basic: basic, file: file};
     } catch (e) {
-        return authorization || '';
+        return null;
     }
+}
+
+function checkAuthorization(r) {
+    var unknown = unknownUser(r);
+    if (unknown === null) {
+        return r.headersIn.Authorization || '';
+    }
+    return 'Basic ' + Buffer.concat([Buffer.from(UNKNOWN_USER), unknown.basic.rest]).toString('base64');
 }
 
 // The placeholder entry: the prefix and cost of the file's first bcrypt entry
@@ -110,16 +120,14 @@ function unknownUserEntry(file, cost) {
     return UNKNOWN_USER + ':' + prefix + UNKNOWN_SALT + UNKNOWN_CHECKSUM + '\n';
 }
 
-function checkUserFile(r) {
-    var path = r.variables.registry_auth_user_file;
-    var basic = basicUser(r.headersIn.Authorization);
+function checkUri(r) {
+    var unknown = unknownUser(r);
+    if (unknown === null) {
+        return '/';
+    }
     try {
-        var file = fs.readFileSync(path);
-        if (basic === null || basic.user.toString() !== UNKNOWN_USER || listed(file, basic.user)) {
-            return path;
-        }
         var placeholder = r.variables.registry_auth_unknown_user_file;
-        var entry = unknownUserEntry(file, r.variables.registry_auth_bcrypt_cost);
+        var entry = unknownUserEntry(unknown.file, r.variables.registry_auth_bcrypt_cost);
         var current = '';
         try {
             current = fs.readFileSync(placeholder, 'utf8');
@@ -132,10 +140,10 @@ function checkUserFile(r) {
             fs.writeFileSync(temporary, entry);
             fs.renameSync(temporary, placeholder);
         }
-        return placeholder;
     } catch (e) {
-        return path;
+        // No placeholder file: nginx cannot open it and /unknown-user answers 500 (still refused).
     }
+    return '/unknown-user';
 }
 
-export default {cacheKey, checkAuthorization, checkUserFile};
+export default {cacheKey, checkAuthorization, checkUri};
