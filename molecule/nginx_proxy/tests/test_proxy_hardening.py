@@ -231,7 +231,7 @@ def test_a_slow_reader_of_a_large_blob_leaves_no_temp_file(curl, users, tmp_path
         f"cacert = {curl_value(curl.ca_file)}\nsilent\nlocation\n"
         f"header = {curl_value('Authorization: ' + basic('alice', users['alice']))}\n"
     )
-    fetched = subprocess.run(["curl", "-K", "-"], input=config, capture_output=True, check=True).stdout
+    fetched = subprocess.run(["curl", "-K", "-"], input=config.encode(), capture_output=True, check=True).stdout
     assert hashlib.sha256(fetched).hexdigest() == digest.split(":", 1)[1]
 
 
@@ -312,6 +312,7 @@ def test_tls11_and_tls13_as_before(conf):
 
 def test_an_unknown_user_is_refused_as_slowly_as_a_wrong_password(curl, users):
     """bcrypt runs for both: the answer time no longer tells which user names exist."""
+    wait_until_the_check_limit_is_full()
     times = {"known": [], "unknown": []}
     for index in range(4):
         for kind, user in (("known", "alice"), ("unknown", f"nobody-{uuid.uuid4()}")):
@@ -333,11 +334,13 @@ def test_a_flood_of_wrong_passwords_is_limited_and_cached_logins_go_on(curl, use
     since = curl.nginx_now()
     started = time.monotonic()
     answers = [curl.get(basic("alice", f"flood-{index}")) for index in range(CHECK_BURST + 10)]
-    # Right after the flood, from the flooder's address: a new login, even a right one, is refused
-    # like a wrong one (the docker client's usual 401 with the challenge)...
-    status, _seconds, headers = curl.get(basic("bob", users["bob"], fresh_spaces()))
+    # Right after the flood, from the flooder's address, new logins, even right ones, are refused like
+    # wrong ones (the docker client's usual 401 with the challenge). The limit lets one check a second
+    # through, so one of them may pass.
+    right = [curl.get(basic("bob", users["bob"], fresh_spaces())) for _attempt in range(3)]
     elapsed = time.monotonic() - started
-    assert (status, headers.get("www-authenticate")) == (401, CHALLENGE)
+    refused = [answer for answer in right if (answer[0], answer[2].get("www-authenticate")) == (401, CHALLENGE)]
+    assert len(refused) >= 2, right
     # ... and a cached login is never limited.
     assert curl.get(cached)[0] == 200
     assert {(status, headers.get("www-authenticate")) for status, _seconds, headers in answers} == {(401, CHALLENGE)}
