@@ -186,7 +186,7 @@ CACHED_LOGIN = {
     "proxy_set_header Authorization $registry_auth_check_authorization;",
     # Failed logins: bcrypt checks limited per client address (the defaults).
     "limit_req_zone $binary_remote_addr zone=registry_auth_check:2m rate=1r/s;",
-    "limit_req zone=registry_auth_check burst=10 nodelay;",
+    "limit_req zone=registry_auth_check burst=30 nodelay;",
     # The auth subrequest carries no body and no body headers.
     "proxy_pass_request_body off;",
     'proxy_set_header Content-Length "";',
@@ -219,7 +219,7 @@ def test_login_cache_ttl(ansible_playbook, tmp_path, certs, ttl, cached):
 @pytest.mark.parametrize(
     ("overrides", "zone", "limit"),
     [
-        ({}, "rate=1r/s", "burst=10"),
+        ({}, "rate=1r/s", "burst=30"),
         ({"registry_auth_check_rate": "30r/m", "registry_auth_check_burst": 3}, "rate=30r/m", "burst=3"),
         ({"registry_auth_check_rate": "100r/s", "registry_auth_check_burst": 1}, "rate=100r/s", "burst=1"),
     ],
