@@ -165,6 +165,15 @@ def test_rendered_config_passes_nginx_t(ansible_playbook, tmp_path, certs, overr
     assert "server unix:/run/registry/registry.sock;" in config
     assert f"client_max_body_size {overrides.get('registry_nginx_client_max_body_size', '0')};" in config
     assert f"worker_connections {overrides.get('registry_nginx_worker_connections', 4096)};" in config
+    # Forward-secret AEAD suites only (Mozilla "intermediate" without DHE), no session tickets.
+    assert {
+        "ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+        "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;",
+        "ssl_prefer_server_ciphers off;",
+        "ssl_session_tickets off;",
+        # Downloads are never spooled to a temp file in the container.
+        "proxy_max_temp_file_size 0;",
+    } <= config
     upstream_checks = {
         "proxy_ssl_verify on;",
         "proxy_ssl_trusted_certificate /etc/nginx/certs/ca.crt;",
@@ -184,6 +193,17 @@ CACHED_LOGIN = {
     "listen unix:/run/registry-auth/check.sock;",
     "try_files /nonexistent =204;",
     "auth_basic_user_file /etc/nginx/auth/htpasswd;",
+    # An unknown user is checked against a placeholder entry of the same cost (registry_auth.js).
+    "auth_basic_user_file /run/registry-auth/unknown-user.htpasswd;",
+    "proxy_pass http://registry_auth_check$registry_auth_check_uri;",
+    "proxy_set_header Authorization $registry_auth_check_authorization;",
+    # Failed logins: bcrypt checks limited per client address (the defaults).
+    "limit_req_zone $binary_remote_addr zone=registry_auth_check:2m rate=1r/s;",
+    "limit_req zone=registry_auth_check burst=30 nodelay;",
+    # The auth subrequest carries no body and no body headers.
+    "proxy_pass_request_body off;",
+    'proxy_set_header Content-Length "";',
+    'proxy_set_header Transfer-Encoding "";',
 }
 
 
@@ -202,10 +222,29 @@ def test_login_cache_ttl(ansible_playbook, tmp_path, certs, ttl, cached):
         assert valid == set()
     else:
         assert CACHED_LOGIN <= config
-        # Only successes (204) are cached, and the location with auth_basic is the check server's alone.
+        # Only successes (204) are cached, and the locations with auth_basic are the check server's alone
+        # (its / and its /unknown-user).
         assert valid == {f"proxy_cache_valid 204 {cached};"}
-        assert text.count("auth_basic ") == 1
+        assert text.count("auth_basic ") == 2
         assert f"inactive={cached}" in text
+
+
+@pytest.mark.parametrize(
+    ("overrides", "zone", "limit"),
+    [
+        ({}, "rate=1r/s", "burst=30"),
+        ({"registry_auth_check_rate": "30r/m", "registry_auth_check_burst": 3}, "rate=30r/m", "burst=3"),
+        ({"registry_auth_check_rate": "100r/s", "registry_auth_check_burst": 1}, "rate=100r/s", "burst=1"),
+    ],
+)
+def test_login_check_rate_limit(ansible_playbook, tmp_path, certs, overrides, zone, limit):
+    config = directives(render(ansible_playbook, tmp_path, **overrides))
+    checked = nginx_t(tmp_path, certs)
+    assert checked.returncode == 0, checked.stderr
+    assert f"limit_req_zone $binary_remote_addr zone=registry_auth_check:2m {zone};" in config
+    assert f"limit_req zone=registry_auth_check {limit} nodelay;" in config
+    # Only the check server (bcrypt) is limited, never /v2/ itself (cached logins).
+    assert len([line for line in config if line.startswith("limit_req ")]) == 1
 
 
 @pytest.mark.parametrize(
@@ -218,6 +257,14 @@ def test_login_cache_ttl(ansible_playbook, tmp_path, certs, ttl, cached):
         (
             {"registry_nginx_worker_processes": "many"},
             '"worker_processes" directive invalid value in /etc/nginx/registry/nginx.conf:',
+        ),
+        (
+            {"registry_auth_check_burst": 0},
+            'invalid burst value "burst=0" in /etc/nginx/registry/nginx.conf:',
+        ),
+        (
+            {"registry_auth_check_rate": "fast"},
+            'invalid rate "rate=fast" in /etc/nginx/registry/nginx.conf:',
         ),
         (
             {"registry_nginx_proxy_read_timeout": "-1"},

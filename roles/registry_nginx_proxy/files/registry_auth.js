@@ -40,4 +40,120 @@ function cacheKey(r) {
     }
 }
 
-export default {cacheKey};
+// Unknown users cost what known ones cost (registry_nginx_proxy, nginx.conf):
+//   js_set $registry_auth_check_authorization registry_auth.checkAuthorization;
+//   js_set $registry_auth_check_uri registry_auth.checkUri;
+// Without this, nginx refuses a user the htpasswd file does not list at once
+// (~1.5 ms) and a listed one with a wrong password after bcrypt (~50 ms): the
+// answer time tells which user names exist. So the auth subrequest sends an
+// unknown user's header, renamed UNKNOWN_USER with the client's password, to
+// the check server's /unknown-user, whose file holds UNKNOWN_USER's entry
+// only: a bcrypt hash with the prefix and cost of the htpasswd file's first
+// entry, whose checksum no password can produce (its last character has
+// padding bits set; crypt() only ever writes them as 0), so the check runs in
+// full and always fails. A listed user goes to / (the htpasswd file) as is.
+// Anything this code cannot read (no or malformed header, no file) goes to /
+// unchanged: nginx then refuses it without any bcrypt, as it would anyway,
+// and that tells nothing about user names.
+// A space: registry_htpasswd refuses such a name, so no account can be called this.
+var UNKNOWN_USER = 'privreg unknown-user';
+// 22 characters of bcrypt's base64 (the last one with its padding bits at 0) and a
+// checksum of 31 that ends in '/' (padding bits 01): crypt() never returns it.
+var UNKNOWN_SALT = 'PrivregUnknownUserSalu';
+var UNKNOWN_CHECKSUM = 'NeverMatchesAnyPasswordBecause/';
+
+// The user name (bytes) of a Basic header, as nginx's auth_basic reads it, and
+// the rest (":password"), or null.
+function basicUser(authorization) {
+    var found = /^basic +([A-Za-z0-9+\/=]+)$/i.exec(authorization || '');
+    if (!found) {
+        return null;
+    }
+    var decoded = Buffer.from(found[1], 'base64');
+    var colon = decoded.indexOf(':');
+    if (colon <= 0) {
+        return null;
+    }
+    return {user: decoded.slice(0, colon), rest: decoded.slice(colon)};
+}
+
+// The hash of the first line of the htpasswd file that starts with "<user>:"
+// (the line nginx's auth_basic checks), or null.
+function entryOf(file, user) {
+    var entry = Buffer.concat([user, Buffer.from(':')]);
+    var at = file.indexOf(entry);
+    while (at >= 0) {
+        if (at === 0 || file[at - 1] === 10) {
+            var start = at + entry.length;
+            var end = file.indexOf(10, start);
+            return file.slice(start, end < 0 ? file.length : end).toString();
+        }
+        at = file.indexOf(entry, at + 1);
+    }
+    return null;
+}
+
+// Only bcrypt entries ever log in: nginx's auth_basic would also accept
+// {PLAIN}, {SHA}, {SSHA}, $apr1$ and crypt() entries, which the registry
+// refuses and registry_htpasswd never writes; a user whose entry is one of
+// those is checked like an unknown user (in full, and refused).
+var BCRYPT_ENTRY = /^\$2[abxy]?\$[0-9]{2}\$/;
+
+// The request's Basic credentials when its user has no bcrypt entry in the htpasswd file, else null.
+function unknownUser(r) {
+    try {
+        var basic = basicUser(r.headersIn.Authorization);
+        if (basic === null) {
+            return null;
+        }
+        var file = fs.readFileSync(r.variables.registry_auth_user_file);
+        var hash = entryOf(file, basic.user);
+        return hash !== null && BCRYPT_ENTRY.test(hash) ? null : {basic: basic, file: file};
+    } catch (e) {
+        return null;
+    }
+}
+
+function checkAuthorization(r) {
+    var unknown = unknownUser(r);
+    if (unknown === null) {
+        return r.headersIn.Authorization || '';
+    }
+    return 'Basic ' + Buffer.concat([Buffer.from(UNKNOWN_USER), unknown.basic.rest]).toString('base64');
+}
+
+// The placeholder entry: the prefix and cost of the file's first bcrypt entry
+// (registry_bcrypt_cost when it has none), so both checks take the same time.
+function unknownUserEntry(file, cost) {
+    var first = /^[^:#\n]+:(\$2[abxy]?\$[0-9]{2}\$)/m.exec(file.toString());
+    var prefix = first ? first[1] : '$2y$' + ('0' + cost).slice(-2) + '$';
+    return UNKNOWN_USER + ':' + prefix + UNKNOWN_SALT + UNKNOWN_CHECKSUM + '\n';
+}
+
+function checkUri(r) {
+    var unknown = unknownUser(r);
+    if (unknown === null) {
+        return '/';
+    }
+    try {
+        var placeholder = r.variables.registry_auth_unknown_user_file;
+        var entry = unknownUserEntry(unknown.file, r.variables.registry_auth_bcrypt_cost);
+        var current = '';
+        try {
+            current = fs.readFileSync(placeholder, 'utf8');
+        } catch (e) {
+            current = '';
+        }
+        if (current !== entry) {
+            // Written whole, then renamed: other workers read the old entry or the new one.
+            var temporary = placeholder + '.' + process.pid;
+            fs.writeFileSync(temporary, entry);
+            fs.renameSync(temporary, placeholder);
+        }
+    } catch (e) {
+        // No placeholder file: nginx cannot open it and /unknown-user answers 500 (still refused).
+    }
+    return '/unknown-user';
+}
+
+export default {cacheKey, checkAuthorization, checkUri};

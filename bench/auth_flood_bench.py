@@ -1,0 +1,366 @@
+"""What a flood of wrong passwords costs a client whose login nginx has cached.
+
+Deploys registry_nginx_proxy on this host (bcrypt cost 10, the role's
+defaults otherwise: login cache 60 s, registry_auth_check_rate 1r/s, burst 30;
+names privreg-molecule-bench-flood-*, port on 127.0.0.1 only) and measures,
+with ab from apache2-utils against 127.0.0.1:
+- TLS `GET /v2/` requests/s and p50/p99 latency with keep-alive and 4
+  clients whose login is cached, without a flood and while another client
+  sends wrong passwords for an existing user (--flood-rate a second, each a
+  new password, keep-alive), and the ratio of the two;
+- the same flood again with the limit lifted (registry_auth_check_rate
+  100000r/s): what the limit saves;
+- how long a wrong password takes to be refused for an existing user and
+  for a user that does not exist (one at a time, paced under the limit).
+All clients come through the published port: nginx sees the engine's gateway
+address for every one of them, so the flooder and the measured client share
+an address (as clients behind one NAT do). Each ab run uses a login cached
+just before it: a login whose entry expires while its address is over the
+limit waits for the limit like a new one (see the role README).
+A benchmark: it prints numbers and asserts nothing. Every figure is printed
+beside the command that reproduces it (after --keep: the deployment stays).
+
+    source scripts/env.sh && python bench/auth_flood_bench.py [--keep] [--seconds 15] [--flood-rate 20]
+"""
+
+import argparse
+import base64
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import requests
+
+PREFIX = "privreg-molecule-bench-flood"
+BASE_DIR = f"/tmp/{PREFIX}"
+NETWORK = f"{PREFIX}-net"
+NGINX = f"{PREFIX}-nginx"
+REGISTRY = f"{PREFIX}-registry"
+PORT = 44641
+USER = "bench"
+# A throwaway account of a deployment that listens on 127.0.0.1 only.
+PASSWORD = "bench-password-not-a-secret"
+CA_FILE = f"{BASE_DIR}/certs/ca.crt"
+# The certificate names localhost; ab does not check it, and "localhost" could be ::1 for it.
+V2 = f"https://localhost:{PORT}/v2/"
+AB_V2 = f"https://127.0.0.1:{PORT}/v2/"
+LIMIT_OFF = "100000r/s"
+
+PLAYBOOK = [{"hosts": "localhost", "gather_facts": True, "roles": [{"role": "privreg.registry.registry_nginx_proxy"}]}]
+
+
+def basic(user, password, spaces=1):
+    """A Basic header; another number of spaces after "Basic" is another login cache entry."""
+    return "Basic" + " " * spaces + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+RUNS = iter(range(2, 1000))
+
+
+def fresh_login():
+    """A header for USER the cache has not seen, checked once (200): cached for the next 60 s.
+
+    Each ab run gets its own, so no entry expires during a run (a re-check from the
+    flooder's address would wait for the limit like any other check).
+    """
+    header = basic(USER, PASSWORD, next(RUNS))
+    for _attempt in range(60):
+        if requests.get(V2, headers={"Authorization": header}, verify=CA_FILE, timeout=10).status_code == 200:
+            return header
+        time.sleep(0.5)
+    sys.exit("auth_flood_bench: the bench login never answered 200")
+
+
+def deployment_vars(nginx_image, registry_image, rate=None):
+    variables = {
+        "ansible_python_interpreter": sys.executable,
+        "registry_host": "localhost",
+        "registry_port": PORT,
+        "registry_bind_address": "127.0.0.1",
+        "registry_base_dir": BASE_DIR,
+        "registry_container_name": REGISTRY,
+        "registry_nginx_container_name": NGINX,
+        "registry_network_name": NETWORK,
+        "registry_image": registry_image,
+        "registry_nginx_image": nginx_image,
+        "registry_bcrypt_cost": 10,
+        "registry_users": [{"name": USER, "password": PASSWORD}],
+    }
+    if rate is not None:
+        variables["registry_auth_check_rate"] = rate
+    return variables
+
+
+def converge(folder, variables):
+    """The role through ansible-playbook, as a sysadmin runs it."""
+    playbook = os.path.join(folder, "bench.yml")
+    extra = os.path.join(folder, "vars.json")
+    with open(playbook, "w") as f:
+        json.dump(PLAYBOOK, f)
+    with open(os.open(extra, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        json.dump(variables, f)
+    env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING="False", ANSIBLE_INVENTORY_UNPARSED_WARNING="False")
+    done = subprocess.run(
+        ["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", f"@{extra}", playbook],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        sys.exit("auth_flood_bench: the role failed:\n" + done.stdout[-3000:] + done.stderr[-2000:])
+
+
+def docker(*args, check=True):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check).stdout.strip()
+
+
+def wait_for_login():
+    """Until the bench login answers 200 (and is cached)."""
+    for _attempt in range(60):
+        try:
+            answer = requests.get(V2, headers={"Authorization": basic(USER, PASSWORD)}, verify=CA_FILE, timeout=5)
+            if answer.status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    sys.exit(f"auth_flood_bench: {V2} never answered 200")
+
+
+def ab(seconds, header):
+    """ab for ``seconds`` with a cached login; the command line shows $BENCH_AUTH, never the credentials."""
+    args = ["-k", "-c", "4", "-t", str(seconds), "-n", "10000000", "-s", "60"]
+    shown = ["ab", *args, "-H", '"Authorization: Basic $BENCH_AUTH"', AB_V2]
+    done = subprocess.run(
+        ["ab", *args, "-H", f"Authorization: {header}", AB_V2],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if "Requests per second" not in done.stdout:
+        sys.exit(f"auth_flood_bench: ab failed: {(done.stderr or done.stdout).strip()[-500:]}")
+    figures = {}
+    for name, pattern in (
+        ("rps", r"Requests per second:\s+([\d.]+)"),
+        ("complete", r"Complete requests:\s+(\d+)"),
+        ("non2xx", r"Non-2xx responses:\s+(\d+)"),
+        ("p50", r"\n\s+50%\s+(\d+)"),
+        ("p99", r"\n\s+99%\s+(\d+)"),
+        ("max", r"\n\s+100%\s+(\d+)"),
+    ):
+        found = re.search(pattern, done.stdout)
+        figures[name] = float(found.group(1)) if found else 0.0
+    return figures, " ".join(shown)
+
+
+class Flood(threading.Thread):
+    """Wrong passwords for USER at ``rate`` a second, each a new one, over one keep-alive connection."""
+
+    def __init__(self, rate):
+        super().__init__(daemon=True)
+        self.rate = rate
+        self.stop = threading.Event()
+        self.statuses = {}
+
+    def run(self):
+        session = requests.Session()
+        started = time.monotonic()
+        sent = 0
+        while not self.stop.is_set():
+            wrong = f"wrong-{sent}-{time.monotonic_ns()}"
+            try:
+                status = session.get(V2, headers={"Authorization": basic(USER, wrong)}, verify=CA_FILE, timeout=30)
+                key = status.status_code
+            except requests.RequestException as error:
+                key = type(error).__name__
+            self.statuses[key] = self.statuses.get(key, 0) + 1
+            sent += 1
+            delay = started + sent / self.rate - time.monotonic()
+            if delay > 0:
+                self.stop.wait(delay)
+
+
+def flood_command(rate):
+    return (
+        f"while :; do curl -s -o /dev/null --cacert {CA_FILE} -u \"{USER}:wrong-$RANDOM$RANDOM\" {V2};"
+        f" sleep {1 / rate:.3f}; done   (the bench: python requests, one keep-alive connection)"
+    )
+
+
+def nginx_log_counts(since):
+    """The check server's verdicts in nginx's error log since ``since`` (docker logs --since)."""
+    logs = subprocess.run(["docker", "logs", "--since", since, NGINX], capture_output=True, text=True, check=False)
+    text = logs.stdout + logs.stderr
+    return {
+        "bcrypt": text.count("password mismatch"),
+        "limited": text.count("limiting requests"),
+    }
+
+
+def under_flood(seconds, rate, limited):
+    """ab with a cached login while a Flood runs; with ``limited``, once the limit holds the flood back."""
+    header = fresh_login()
+    since = docker("exec", NGINX, "date", "+%s")
+    flood = Flood(rate)
+    flood.start()
+    time.sleep(2)
+    # The burst spent: the flood is in its steady state when ab starts.
+    for _second in range(60 if limited else 0):
+        if nginx_log_counts(since)["limited"]:
+            break
+        time.sleep(1)
+    figures, command = ab(seconds, header)
+    flood.stop.set()
+    flood.join()
+    return figures, command, flood.statuses, nginx_log_counts(since)
+
+
+def refusal_times(samples, rate_per_second):
+    """Seconds to refuse a wrong password, existing user vs unknown user, paced under the limit."""
+    session = requests.Session()
+    session.get(V2, headers={"Authorization": basic(USER, PASSWORD)}, verify=CA_FILE, timeout=10)
+    spacing = max(0.25, 1.5 / rate_per_second)
+    times = {"known": [], "unknown": []}
+    statuses = set()
+    for index in range(samples):
+        for kind, user in (("known", USER), ("unknown", f"nobody{index}")):
+            headers = {"Authorization": basic(user, f"wrong-{index}")}
+            started = time.perf_counter()
+            answer = session.get(V2, headers=headers, verify=CA_FILE, timeout=30)
+            times[kind].append(time.perf_counter() - started)
+            statuses.add(answer.status_code)
+            time.sleep(spacing)
+    return times, statuses
+
+
+def rate_per_second(rate):
+    number, unit = re.fullmatch(r"(\d+)r/([sm])", rate).groups()
+    return int(number) / (60 if unit == "m" else 1)
+
+
+def report(label, value, command):
+    print(f"{label:<52} {value:>16}   {command}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=15, help="length of each ab run")
+    parser.add_argument("--flood-rate", type=float, default=20, help="wrong passwords a second (the finding: ~20)")
+    parser.add_argument("--samples", type=int, default=20, help="refusals timed per kind of user")
+    parser.add_argument("--rounds", type=int, default=3, help="no-flood and flood runs, alternating")
+    parser.add_argument("--nginx-image", default="privreg/nginx:1.22-debian")
+    parser.add_argument("--registry-image", default="privreg/registry:2.8.2-debian")
+    parser.add_argument("--keep", action="store_true", help="leave the deployment running to re-run the commands")
+    options = parser.parse_args()
+    results = {}
+    default_rate = "1r/s"
+
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            print(
+                f"# {time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} cores, load average "
+                f"{os.getloadavg()[0]:.2f}, nginx image {options.nginx_image}, bcrypt cost 10"
+            )
+            print(
+                f"# export BENCH_AUTH={base64.b64encode(f'{USER}:{PASSWORD}'.encode()).decode()}"
+                f"  (user {USER}, a throwaway password; 127.0.0.1 only)"
+            )
+            print("# to re-run a command below: python bench/auth_flood_bench.py --keep (the deployment stays)")
+
+            converge(folder, deployment_vars(options.nginx_image, options.registry_image, LIMIT_OFF))
+            wait_for_login()
+            results["off"] = under_flood(options.seconds, options.flood_rate, limited=False)
+
+            converge(folder, deployment_vars(options.nginx_image, options.registry_image))
+            wait_for_login()
+            # Alternating rounds: the other processes of this host weigh on both sides alike.
+            results["quiet"], results["flood"] = [], []
+            for _round in range(options.rounds):
+                results["quiet"].append(ab(options.seconds, fresh_login()))
+                results["flood"].append(under_flood(options.seconds, options.flood_rate, limited=True))
+                time.sleep(2)
+            results["load"] = os.getloadavg()[0]
+            time.sleep(5)
+            results["times"] = refusal_times(options.samples, rate_per_second(default_rate))
+        finally:
+            if not options.keep:
+                docker("rm", "-f", NGINX, REGISTRY, check=False)
+                docker("network", "rm", NETWORK, check=False)
+                subprocess.run(["rm", "-rf", BASE_DIR], check=False)
+                subprocess.run(["rm", "-rf", "/etc/docker/certs.d/localhost:%d" % PORT], check=False)
+
+    print()
+    print(f"# load average after the flood runs: {results['load']:.2f}")
+    print(f"{'figure':<52} {'value':>16}   command")
+    quiet = {name: statistics.median(run[0][name] for run in results["quiet"]) for name in ("rps", "p50", "p99", "max")}
+    command = results["quiet"][0][1]
+    each = " ".join(f"{run[0]['rps']:.0f}" for run in results["quiet"])
+    report(
+        f"cached login, no flood: req/s (median of {options.rounds})",
+        f"{quiet['rps']:.1f}",
+        f"{command}  (each: {each})",
+    )
+    each = " ".join(f"{run[0]['p99']:.0f}" for run in results["quiet"])
+    report(
+        "cached login, no flood: p50 / p99 / max ms",
+        f"{quiet['p50']:.0f} / {quiet['p99']:.0f} / {quiet['max']:.0f}",
+        f"(medians; p99 each: {each})",
+    )
+    for key, label in (("flood", f"limit {default_rate}"), ("off", f"limit off ({LIMIT_OFF})")):
+        runs = results[key] if key == "flood" else [results[key]]
+        figures = {name: statistics.median(run[0][name] for run in runs) for name in ("rps", "p50", "p99", "max")}
+        command, statuses, counts = runs[0][1], {}, {"bcrypt": 0, "limited": 0}
+        for run in runs:
+            for status, count in run[2].items():
+                statuses[status] = statuses.get(status, 0) + count
+            for name in counts:
+                counts[name] += run[3][name]
+        head = f"cached login, flood {options.flood_rate:g}/s, {label}"
+        each = " ".join(f"{run[0]['rps']:.0f}" for run in runs)
+        report(f"{head}: req/s", f"{figures['rps']:.1f}", f"{command}  (each: {each})")
+        each = " ".join(f"{run[0]['p99']:.0f}" for run in runs)
+        report(
+            f"{head}: p50 / p99 / max ms",
+            f"{figures['p50']:.0f} / {figures['p99']:.0f} / {figures['max']:.0f}",
+            f"(p99 each: {each}) flood: {flood_command(options.flood_rate)}",
+        )
+        report(
+            f"{head}: non-2xx",
+            f"{sum(run[0]['non2xx'] for run in runs):.0f} of {sum(run[0]['complete'] for run in runs):.0f}",
+            "",
+        )
+        report(
+            f"{head}: flood answers",
+            " ".join(f"{status}x{count}" for status, count in sorted(statuses.items(), key=str)),
+            "",
+        )
+        report(
+            f"{head}: bcrypt / limited",
+            f"{counts['bcrypt']} / {counts['limited']}",
+            f"docker logs --since <start> {NGINX} 2>&1 | grep -c 'password mismatch' (and 'limiting requests')",
+        )
+        report(f"ratio req/s, flood ({label}) / no flood", f"{figures['rps'] / quiet['rps']:.3f}", "")
+    times, statuses = results["times"]
+    for kind, label in (("known", "existing user"), ("unknown", "unknown user")):
+        values = sorted(1000 * value for value in times[kind])
+        report(
+            f"wrong password, {label}: median / min / max ms",
+            f"{statistics.median(values):.1f} / {values[0]:.1f} / {values[-1]:.1f}",
+            f"curl -s -o /dev/null -w '%{{time_total}}' --cacert {CA_FILE} -u '<user>:wrong' {V2}",
+        )
+    report(
+        "ratio of medians, unknown / existing user",
+        f"{statistics.median(times['unknown']) / statistics.median(times['known']):.3f}",
+        f"({options.samples} each, alternating, one keep-alive connection; answers {sorted(statuses)})",
+    )
+
+
+if __name__ == "__main__":
+    main()
