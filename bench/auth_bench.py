@@ -1,7 +1,7 @@
 """What checking logins costs behind nginx, with and without the login cache.
 
 Deploys registry_nginx_proxy on this host (bcrypt cost 10, the default; names
-privreg-molecule-bench-auth-*, ports on 127.0.0.1 only) and measures, with
+privreg-molecule-bench-auth-*, ports on 127.0.0.1 only: nginx_deployment.py) and measures, with
 ab from apache2-utils against 127.0.0.1:
 - TLS `GET /v2/` requests/s with keep-alive and 4 clients: no auth, auth
   without cache (registry_auth_cache_ttl: 0), auth with cache (the default
@@ -19,81 +19,26 @@ beside the command that reproduces it (after --keep: the deployment stays).
 """
 
 import argparse
-import base64
 import hashlib
-import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
 
 import requests
+from nginx_deployment import BENCH_AUTH, Deployment, ab, docker, print_header
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PREFIX = "privreg-molecule-bench-auth"
-BASE_DIR = f"/tmp/{PREFIX}"
-NETWORK = f"{PREFIX}-net"
-NGINX = f"{PREFIX}-nginx"
-NO_AUTH_NGINX = f"{PREFIX}-noauth"
-REGISTRY = f"{PREFIX}-registry"
-SOCKET_VOLUME = f"{REGISTRY}-socket"
+DEPLOYMENT = Deployment("auth", 44631)
+NGINX, REGISTRY, SOCKET_VOLUME, PORT = DEPLOYMENT.nginx, DEPLOYMENT.registry, DEPLOYMENT.socket_volume, DEPLOYMENT.port
+BASE_DIR, CA_FILE = DEPLOYMENT.base_dir, DEPLOYMENT.ca_file
+NO_AUTH_NGINX = f"{DEPLOYMENT.prefix}-noauth"
+NO_AUTH_PORT = 44632
 # Where the role's nginx listens inside its container (it is not root).
 NGINX_PORT = 8443
-PORT = 44631
-NO_AUTH_PORT = 44632
-USER = "bench"
-# A throwaway account of a deployment that listens on 127.0.0.1 only.
-PASSWORD = "bench-password-not-a-secret"
-AUTH_HEADER = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+AUTH_HEADER = "Basic " + BENCH_AUTH
 BLOB_MIB = 256
 REPOSITORY = "bench/blob"
-CA_FILE = f"{BASE_DIR}/certs/ca.crt"
-
-PLAYBOOK = [{"hosts": "localhost", "gather_facts": True, "roles": [{"role": "privreg.registry.registry_nginx_proxy"}]}]
-
-
-def deployment_vars(nginx_image, registry_image, ttl):
-    return {
-        "ansible_python_interpreter": sys.executable,
-        "registry_host": "localhost",
-        "registry_port": PORT,
-        "registry_bind_address": "127.0.0.1",
-        "registry_base_dir": BASE_DIR,
-        "registry_container_name": REGISTRY,
-        "registry_nginx_container_name": NGINX,
-        "registry_network_name": NETWORK,
-        "registry_image": registry_image,
-        "registry_nginx_image": nginx_image,
-        "registry_bcrypt_cost": 10,
-        "registry_users": [{"name": USER, "password": PASSWORD}],
-        "registry_auth_cache_ttl": ttl,
-    }
-
-
-def converge(folder, variables):
-    """The role through ansible-playbook, as a sysadmin runs it."""
-    playbook = os.path.join(folder, "bench.yml")
-    extra = os.path.join(folder, "vars.json")
-    with open(playbook, "w") as f:
-        json.dump(PLAYBOOK, f)
-    with open(os.open(extra, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-        json.dump(variables, f)
-    env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING="False", ANSIBLE_INVENTORY_UNPARSED_WARNING="False")
-    done = subprocess.run(
-        ["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", f"@{extra}", playbook],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        sys.exit("auth_bench: the role failed:\n" + done.stdout[-3000:] + done.stderr[-2000:])
-
-
-def docker(*args, check=True):
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check).stdout.strip()
 
 
 def start_no_auth_nginx(folder, nginx_image):
@@ -162,26 +107,9 @@ def wait_for(url, status, auth=True):
     sys.exit(f"auth_bench: {url} never answered {status}")
 
 
-def ab(url, concurrency, count, auth):
-    """ab's figures; the command line shows $BENCH_AUTH, never the credentials."""
+def ab_v2(url, concurrency, count, auth):
     args = ["-k", "-c", str(concurrency), "-n", str(count), "-s", "60"]
-    shown = ["ab", *args]
-    if auth:
-        args += ["-H", f"Authorization: {AUTH_HEADER}"]
-        shown += ["-H", '"Authorization: Basic $BENCH_AUTH"']
-    done = subprocess.run(["ab", *args, url], capture_output=True, text=True, check=False)
-    if "Requests per second" not in done.stdout:
-        sys.exit(f"auth_bench: ab failed on {url}: {(done.stderr or done.stdout).strip()[-500:]}")
-    figures = {}
-    for name, pattern in (
-        ("rps", r"Requests per second:\s+([\d.]+)"),
-        ("complete", r"Complete requests:\s+(\d+)"),
-        ("failed", r"Failed requests:\s+(\d+)"),
-        ("non2xx", r"Non-2xx responses:\s+(\d+)"),
-    ):
-        found = re.search(pattern, done.stdout)
-        figures[name] = float(found.group(1)) if found else 0.0
-    return figures, " ".join([*shown, url])
+    return ab(args, url, AUTH_HEADER if auth else None)
 
 
 def push_blob(url, data):
@@ -260,27 +188,23 @@ def main():
 
     with tempfile.TemporaryDirectory() as folder:
         try:
-            print(
-                f"# {time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} cores, load average "
-                f"{os.getloadavg()[0]:.2f}, nginx image {options.nginx_image}, bcrypt cost 10"
-            )
-            print(
-                f"# export BENCH_AUTH={base64.b64encode(f'{USER}:{PASSWORD}'.encode()).decode()}"
-                f"  (user {USER}, a throwaway password; 127.0.0.1 only)"
-            )
-            print("# to re-run a command below: python bench/auth_bench.py --keep (the deployment stays)")
+            print_header("auth_bench.py", options.nginx_image)
 
-            converge(folder, deployment_vars(options.nginx_image, options.registry_image, 0))
+            DEPLOYMENT.converge(
+                folder, DEPLOYMENT.variables(options.nginx_image, options.registry_image, registry_auth_cache_ttl=0)
+            )
             start_no_auth_nginx(folder, options.nginx_image)
-            results["noauth"] = ab(no_auth_v2, 4, options.requests, auth=False)
-            results["nocache"] = ab(v2, 4, max(options.requests // 8, 100), auth=True)
-            results["nocache256"] = ab(v2, 256, 512, auth=True)
+            results["noauth"] = ab_v2(no_auth_v2, 4, options.requests, auth=False)
+            results["nocache"] = ab_v2(v2, 4, max(options.requests // 8, 100), auth=True)
+            results["nocache256"] = ab_v2(v2, 256, 512, auth=True)
 
-            converge(folder, deployment_vars(options.nginx_image, options.registry_image, 60))
+            DEPLOYMENT.converge(
+                folder, DEPLOYMENT.variables(options.nginx_image, options.registry_image, registry_auth_cache_ttl=60)
+            )
             wait_for(f"https://localhost:{PORT}/v2/", 200)
-            results["cache"] = ab(v2, 4, options.requests, auth=True)
-            results["cache256"] = ab(v2, 256, options.requests, auth=True)
-            results["noauth256"] = ab(no_auth_v2, 256, options.requests, auth=False)
+            results["cache"] = ab_v2(v2, 4, options.requests, auth=True)
+            results["cache256"] = ab_v2(v2, 256, options.requests, auth=True)
+            results["noauth256"] = ab_v2(no_auth_v2, 256, options.requests, auth=False)
 
             data = os.urandom(BLOB_MIB * 1024 * 1024)
             digest = push_blob(f"https://localhost:{PORT}", data)
@@ -300,11 +224,7 @@ def main():
             )
         finally:
             if not options.keep:
-                docker("rm", "-f", NO_AUTH_NGINX, NGINX, REGISTRY, check=False)
-                docker("volume", "rm", SOCKET_VOLUME, check=False)
-                docker("network", "rm", NETWORK, check=False)
-                subprocess.run(["rm", "-rf", BASE_DIR], check=False)
-                subprocess.run(["rm", "-rf", "/etc/docker/certs.d/localhost:%d" % PORT], check=False)
+                DEPLOYMENT.remove(NO_AUTH_NGINX)
 
     print()
     print(f"{'figure':<46} {'value':>16}   command")

@@ -2,7 +2,7 @@
 
 Deploys registry_nginx_proxy on this host (bcrypt cost 10, the role's
 defaults otherwise: login cache 60 s, registry_auth_check_rate 1r/s, burst 30;
-names privreg-molecule-bench-flood-*, port on 127.0.0.1 only) and measures,
+names privreg-molecule-bench-flood-*, port on 127.0.0.1 only: nginx_deployment.py) and measures,
 with ab from apache2-utils against 127.0.0.1:
 - TLS `GET /v2/` requests/s and p50/p99 latency with keep-alive and 4
   clients whose login is cached, without a flood and while another client
@@ -25,7 +25,6 @@ beside the command that reproduces it (after --keep: the deployment stays).
 
 import argparse
 import base64
-import json
 import os
 import re
 import statistics
@@ -36,23 +35,14 @@ import threading
 import time
 
 import requests
+from nginx_deployment import PASSWORD, USER, Deployment, ab, docker, print_header
 
-PREFIX = "privreg-molecule-bench-flood"
-BASE_DIR = f"/tmp/{PREFIX}"
-NETWORK = f"{PREFIX}-net"
-NGINX = f"{PREFIX}-nginx"
-REGISTRY = f"{PREFIX}-registry"
-PORT = 44641
-USER = "bench"
-# A throwaway account of a deployment that listens on 127.0.0.1 only.
-PASSWORD = "bench-password-not-a-secret"
-CA_FILE = f"{BASE_DIR}/certs/ca.crt"
+DEPLOYMENT = Deployment("flood", 44641)
+NGINX, PORT, CA_FILE = DEPLOYMENT.nginx, DEPLOYMENT.port, DEPLOYMENT.ca_file
 # The certificate names localhost; ab does not check it, and "localhost" could be ::1 for it.
 V2 = f"https://localhost:{PORT}/v2/"
 AB_V2 = f"https://127.0.0.1:{PORT}/v2/"
 LIMIT_OFF = "100000r/s"
-
-PLAYBOOK = [{"hosts": "localhost", "gather_facts": True, "roles": [{"role": "privreg.registry.registry_nginx_proxy"}]}]
 
 
 def basic(user, password, spaces=1):
@@ -77,50 +67,6 @@ def fresh_login():
     sys.exit("auth_flood_bench: the bench login never answered 200")
 
 
-def deployment_vars(nginx_image, registry_image, rate=None):
-    variables = {
-        "ansible_python_interpreter": sys.executable,
-        "registry_host": "localhost",
-        "registry_port": PORT,
-        "registry_bind_address": "127.0.0.1",
-        "registry_base_dir": BASE_DIR,
-        "registry_container_name": REGISTRY,
-        "registry_nginx_container_name": NGINX,
-        "registry_network_name": NETWORK,
-        "registry_image": registry_image,
-        "registry_nginx_image": nginx_image,
-        "registry_bcrypt_cost": 10,
-        "registry_users": [{"name": USER, "password": PASSWORD}],
-    }
-    if rate is not None:
-        variables["registry_auth_check_rate"] = rate
-    return variables
-
-
-def converge(folder, variables):
-    """The role through ansible-playbook, as a sysadmin runs it."""
-    playbook = os.path.join(folder, "bench.yml")
-    extra = os.path.join(folder, "vars.json")
-    with open(playbook, "w") as f:
-        json.dump(PLAYBOOK, f)
-    with open(os.open(extra, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-        json.dump(variables, f)
-    env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING="False", ANSIBLE_INVENTORY_UNPARSED_WARNING="False")
-    done = subprocess.run(
-        ["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", f"@{extra}", playbook],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        sys.exit("auth_flood_bench: the role failed:\n" + done.stdout[-3000:] + done.stderr[-2000:])
-
-
-def docker(*args, check=True):
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check).stdout.strip()
-
-
 def wait_for_login():
     """Until the bench login answers 200 (and is cached)."""
     for _attempt in range(60):
@@ -134,30 +80,9 @@ def wait_for_login():
     sys.exit(f"auth_flood_bench: {V2} never answered 200")
 
 
-def ab(seconds, header):
+def ab_cached(seconds, header):
     """ab for ``seconds`` with a cached login; the command line shows $BENCH_AUTH, never the credentials."""
-    args = ["-k", "-c", "4", "-t", str(seconds), "-n", "10000000", "-s", "60"]
-    shown = ["ab", *args, "-H", '"Authorization: Basic $BENCH_AUTH"', AB_V2]
-    done = subprocess.run(
-        ["ab", *args, "-H", f"Authorization: {header}", AB_V2],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if "Requests per second" not in done.stdout:
-        sys.exit(f"auth_flood_bench: ab failed: {(done.stderr or done.stdout).strip()[-500:]}")
-    figures = {}
-    for name, pattern in (
-        ("rps", r"Requests per second:\s+([\d.]+)"),
-        ("complete", r"Complete requests:\s+(\d+)"),
-        ("non2xx", r"Non-2xx responses:\s+(\d+)"),
-        ("p50", r"\n\s+50%\s+(\d+)"),
-        ("p99", r"\n\s+99%\s+(\d+)"),
-        ("max", r"\n\s+100%\s+(\d+)"),
-    ):
-        found = re.search(pattern, done.stdout)
-        figures[name] = float(found.group(1)) if found else 0.0
-    return figures, " ".join(shown)
+    return ab(["-k", "-c", "4", "-t", str(seconds), "-n", "10000000", "-s", "60"], AB_V2, header)
 
 
 class Flood(threading.Thread):
@@ -216,7 +141,7 @@ def under_flood(seconds, rate, limited):
         if nginx_log_counts(since)["limited"]:
             break
         time.sleep(1)
-    figures, command = ab(seconds, header)
+    figures, command = ab_cached(seconds, header)
     flood.stop.set()
     flood.join()
     return figures, command, flood.statuses, nginx_log_counts(since)
@@ -264,26 +189,21 @@ def main():
 
     with tempfile.TemporaryDirectory() as folder:
         try:
-            print(
-                f"# {time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} cores, load average "
-                f"{os.getloadavg()[0]:.2f}, nginx image {options.nginx_image}, bcrypt cost 10"
-            )
-            print(
-                f"# export BENCH_AUTH={base64.b64encode(f'{USER}:{PASSWORD}'.encode()).decode()}"
-                f"  (user {USER}, a throwaway password; 127.0.0.1 only)"
-            )
-            print("# to re-run a command below: python bench/auth_flood_bench.py --keep (the deployment stays)")
+            print_header("auth_flood_bench.py", options.nginx_image)
 
-            converge(folder, deployment_vars(options.nginx_image, options.registry_image, LIMIT_OFF))
+            DEPLOYMENT.converge(
+                folder,
+                DEPLOYMENT.variables(options.nginx_image, options.registry_image, registry_auth_check_rate=LIMIT_OFF),
+            )
             wait_for_login()
             results["off"] = under_flood(options.seconds, options.flood_rate, limited=False)
 
-            converge(folder, deployment_vars(options.nginx_image, options.registry_image))
+            DEPLOYMENT.converge(folder, DEPLOYMENT.variables(options.nginx_image, options.registry_image))
             wait_for_login()
             # Alternating rounds: the other processes of this host weigh on both sides alike.
             results["quiet"], results["flood"] = [], []
             for _round in range(options.rounds):
-                results["quiet"].append(ab(options.seconds, fresh_login()))
+                results["quiet"].append(ab_cached(options.seconds, fresh_login()))
                 results["flood"].append(under_flood(options.seconds, options.flood_rate, limited=True))
                 time.sleep(2)
             results["load"] = os.getloadavg()[0]
@@ -291,10 +211,7 @@ def main():
             results["times"] = refusal_times(options.samples, rate_per_second(default_rate))
         finally:
             if not options.keep:
-                docker("rm", "-f", NGINX, REGISTRY, check=False)
-                docker("network", "rm", NETWORK, check=False)
-                subprocess.run(["rm", "-rf", BASE_DIR], check=False)
-                subprocess.run(["rm", "-rf", "/etc/docker/certs.d/localhost:%d" % PORT], check=False)
+                DEPLOYMENT.remove()
 
     print()
     print(f"# load average after the flood runs: {results['load']:.2f}")
