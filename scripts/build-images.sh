@@ -45,6 +45,9 @@ add_dir() {
 # add_file SOURCE PATH MODE
 add_file() {
     mkdir -p "$(dirname "$ROOTFS$2")"
+    # A program may replace a busybox applet's link: cp would write through the
+    # link's absolute target, on this host's own /usr/bin/busybox.
+    rm -f "$ROOTFS$2"
     cp -L "$1" "$ROOTFS$2"
     chmod "$3" "$ROOTFS$2"
 }

@@ -10,7 +10,9 @@ ARCHIVE=nginx.tar
 # The njs module (libnginx-mod-http-js, built for this nginx) sits where the
 # upstream image has it: /etc/nginx/modules -> /usr/lib/nginx/modules.
 JS_MODULE=/usr/lib/nginx/modules/ngx_http_js_module.so
-PROGRAMS=(/usr/sbin/nginx:/usr/sbin/nginx "$JS_MODULE:$JS_MODULE")
+# setpriv (util-linux, with libcap-ng through ldd): the role starts nginx
+# through it, as uid 101 with the one capability to bind a port below 1024.
+PROGRAMS=(/usr/sbin/nginx:/usr/sbin/nginx "$JS_MODULE:$JS_MODULE" /usr/bin/setpriv:/usr/bin/setpriv)
 EXPECT_VERSION=("/usr/sbin/nginx -v" "nginx/1.22.")
 # run in the new image before it gets the tag
 SMOKE=(nginx -t)

@@ -199,6 +199,12 @@ def published_port(bind_address, host_port, container_port):
     return '%s:%s' % (prefix, mapping) if prefix else mapping
 
 
+def nginx_host_listen(bind_address, port):
+    """nginx's `listen` parameters on the host's own network: [bind_address:]port ssl."""
+    prefix = parse_bind_address(bind_address)
+    return '%s:%d ssl' % (prefix, port) if prefix else '%d ssl' % port
+
+
 def registry_tls_port_facts(
     host,
     port=DEFAULT_PORT,
@@ -231,6 +237,7 @@ def registry_tls_port_facts(
         'registry_http_addr': ':%d' % registry_port,
         'published_ports': [published_port(bind_address, port, client_facing_port)],
         'nginx_listen': '%d ssl' % nginx_port,
+        'nginx_host_listen': nginx_host_listen(bind_address, port),
         'nginx_upstream': '%s://%s:%d' % ('https' if upstream_tls else 'http', upstream.literal, registry_port),
         'certs_d_dir': docker_certs_dir(parsed.name, port),
         'probe_url': client_url + '/v2/',

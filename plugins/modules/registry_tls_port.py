@@ -152,10 +152,17 @@ published_ports:
   elements: str
   sample: ["44301:443"]
 nginx_listen:
-  description: nginx's C(listen) parameters.
+  description: nginx's C(listen) parameters inside a container of its own (O(nginx_port)), for a published port.
   returned: success
   type: str
   sample: 443 ssl
+nginx_host_listen:
+  description:
+    - nginx's C(listen) parameters on the host's own network (host networking, no published port):
+      O(bind_address) and O(port); without O(bind_address), every IPv4 address of the host.
+  returned: success
+  type: str
+  sample: 127.0.0.1:44301 ssl
 nginx_upstream:
   description: nginx's C(proxy_pass) URL to the registry.
   returned: success

@@ -20,6 +20,13 @@ def engine_answers():
     return shutil.which("docker") is not None and docker("info").returncode == 0
 
 
+def nginx_process_status(container):
+    """/proc/1/status of a container's first process (nginx) as a dict, read from the host."""
+    pid = docker("inspect", "-f", "{{.State.Pid}}", container).stdout.strip()
+    with open(f"/proc/{pid}/status") as stream:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in stream if ":\t" in line)
+
+
 def unused_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -43,6 +43,8 @@ class Site:
             "registry_base_dir": self.base_dir,
             "registry_container_name": self.containers[0],
             "registry_nginx_container_name": self.containers[1],
+            # nginx shares the host's network: a health port of this deployment's own.
+            "registry_nginx_health_port": unused_port(),
             "registry_network_name": self.network,
             "registry_image": REGISTRY_IMAGE,
             "registry_nginx_image": NGINX_IMAGE,

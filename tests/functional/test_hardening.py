@@ -22,7 +22,7 @@ import subprocess
 
 import pytest
 from cryptography import x509
-from local_engine import NGINX_IMAGE, docker, needs_engine_and_images
+from local_engine import NGINX_IMAGE, docker, needs_engine_and_images, nginx_process_status
 from site_deployment import Site
 
 pytestmark = needs_engine_and_images
@@ -107,7 +107,23 @@ def test_containers_are_confined(site):
     for name in names:
         host = inspect(name)["HostConfig"]
         assert host["ReadonlyRootfs"] is True, name
-        assert host["CapDrop"] == ["ALL"] and not host["CapAdd"], name
+        assert host["CapDrop"] == ["ALL"], name
+        if name.endswith("-nginx"):
+            # Started as root with what it takes to hand nginx one capability (vars/main.yml) ...
+            assert sorted(host["CapAdd"]) == [
+                "CHOWN",
+                "NET_BIND_SERVICE",
+                "SETGID",
+                "SETPCAP",
+                "SETUID",
+            ]
+            # ... nginx runs as uid 101 with NET_BIND_SERVICE (bit 10) alone, in every set.
+            status = nginx_process_status(name)
+            assert status["Uid"].split() == ["101"] * 4, status
+            for field in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+                assert int(status[field], 16) == 1 << 10, (field, status)
+        else:
+            assert not host["CapAdd"], name
         assert "no-new-privileges" in host["SecurityOpt"], name
         assert host["PidsLimit"] == 512, name
         assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "5", "max-size": "10m"}}, name
@@ -117,12 +133,16 @@ def test_nginx_is_not_root_and_reads_the_accounts_through_a_group_of_its_own(sit
     if site.topology != "nginx_proxy":
         pytest.skip("nginx_proxy only")
     group = grp.getgrnam(NGINX_GROUP)
-    nginx = inspect(site.containers[1])
-    assert nginx["Config"]["User"] == "101:%d" % group.gr_gid
-    # Every process of the container (master and workers): real, effective, saved uid.
-    status_lines = docker("exec", site.containers[1], "sh", "-c", "cat /proc/[0-9]*/status").stdout.splitlines()
-    uids = [line.split()[1:4] for line in status_lines if line.startswith("Uid:")]
-    assert len(uids) >= 2 and all(uid == ["101"] * 3 for uid in uids), uids
+    # The container starts as root only to hand nginx its one capability (test_containers_are_confined).
+    assert inspect(site.containers[1])["Config"]["User"] == "0:0"
+    # Every process of the container (master and workers, and this exec as nginx's user): real, effective,
+    # saved uid and gid.
+    user = "101:%d" % group.gr_gid
+    status_lines = docker("exec", "-u", user, site.containers[1], "sh", "-c", "cat /proc/[0-9]*/status").stdout
+    uids = [line.split()[1:4] for line in status_lines.splitlines() if line.startswith("Uid:")]
+    gids = [line.split()[1:4] for line in status_lines.splitlines() if line.startswith("Gid:")]
+    assert len(uids) >= 3 and all(uid == ["101"] * 3 for uid in uids), uids
+    assert all(gid == [str(group.gr_gid)] * 3 for gid in gids), gids
     for path, mode in (("auth/htpasswd", 0o640), ("auth", 0o750), ("certs/registry.key", 0o640)):
         info = os.stat(os.path.join(site.base_dir, path))
         assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (0, group.gr_gid, mode), path

@@ -81,7 +81,6 @@ def render(ansible_playbook, folder, **overrides):
                     "vars": {
                         "_common_topology": "nginx_proxy",
                         "_common_upstream_tls": "{{ registry_upstream_tls }}",
-                        "_common_nginx_port": "{{ _registry_nginx_port }}",
                     },
                 },
                 {"name": "fingerprint", "ansible.builtin.set_fact": {"_registry_tls_fingerprint": "test"}},
@@ -157,8 +156,8 @@ def test_rendered_config_passes_nginx_t(ansible_playbook, tmp_path, certs, overr
     assert checked.returncode == 0, checked.stderr
     assert "test is successful" in checked.stderr
 
-    # nginx listens on 8443 (unprivileged) inside its container whatever port is published.
-    assert "listen 8443 ssl;" in config
+    # nginx listens on the host's network, on the client-facing port itself (every IPv4 address by default).
+    assert f"listen {overrides.get('registry_port', 443)} ssl;" in config
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in config
     assert "proxy_set_header Host $http_host;" in config
     assert f"proxy_pass {upstream};" in config
@@ -171,8 +170,8 @@ def test_rendered_config_passes_nginx_t(ansible_playbook, tmp_path, certs, overr
         "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;",
         "ssl_prefer_server_ciphers off;",
         "ssl_session_tickets off;",
-        # Downloads are never spooled to a temp file in the container.
-        "proxy_max_temp_file_size 0;",
+        # Downloads go to the client as the registry sends them, never into a temp file in the container.
+        "proxy_buffering off;",
     } <= config
     upstream_checks = {
         "proxy_ssl_verify on;",
@@ -192,10 +191,13 @@ CACHED_LOGIN = {
     "proxy_method GET;",
     "listen unix:/run/registry-auth/check.sock;",
     "try_files /nonexistent =204;",
-    "auth_basic_user_file /etc/nginx/auth/htpasswd;",
+    "auth_basic_user_file $registry_auth_check_user_file;",
+    "default /etc/nginx/auth/htpasswd;",
     # An unknown user is checked against a placeholder entry of the same cost (registry_auth.js).
-    "auth_basic_user_file /run/registry-auth/unknown-user.htpasswd;",
-    "proxy_pass http://registry_auth_check$registry_auth_check_uri;",
+    "unknown /run/registry-auth/unknown-user.htpasswd;",
+    "proxy_set_header X-Registry-Auth-User $registry_auth_check_user;",
+    # A fixed address: no per-request variable to evaluate on a cached login.
+    "proxy_pass http://registry_auth_check;",
     "proxy_set_header Authorization $registry_auth_check_authorization;",
     # Failed logins: bcrypt checks limited per client address (the defaults).
     "limit_req_zone $binary_remote_addr zone=registry_auth_check:2m rate=1r/s;",
@@ -223,9 +225,9 @@ def test_login_cache_ttl(ansible_playbook, tmp_path, certs, ttl, cached):
     else:
         assert CACHED_LOGIN <= config
         # Only successes (204) are cached, and the locations with auth_basic are the check server's alone
-        # (its / and its /unknown-user).
+        # (its one location, whose user file follows X-Registry-Auth-User).
         assert valid == {f"proxy_cache_valid 204 {cached};"}
-        assert text.count("auth_basic ") == 2
+        assert text.count("auth_basic ") == 1
         assert f"inactive={cached}" in text
 
 

@@ -109,6 +109,7 @@ def test_nginx_proxy_on_44301_with_certificate(tmp_path, check):
         'registry_http_addr': ':5000',
         'published_ports': ['44301:443'],
         'nginx_listen': '443 ssl',
+        'nginx_host_listen': '44301 ssl',
         'nginx_upstream': 'http://registry:5000',
         'certs_d_dir': '/etc/docker/certs.d/registry.example.test:44301',
         'probe_url': 'https://registry.example.test:44301/v2/',

@@ -16,7 +16,14 @@ import subprocess
 import sys
 
 import pytest
-from local_engine import NGINX_IMAGE, REGISTRY_IMAGE, docker, needs_engine_and_images, unused_port
+from local_engine import (
+    NGINX_IMAGE,
+    REGISTRY_IMAGE,
+    docker,
+    needs_engine_and_images,
+    nginx_process_status,
+    unused_port,
+)
 
 RECAP = re.compile(r"^localhost\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=(\d+)", re.M)
 pytestmark = needs_engine_and_images
@@ -51,6 +58,7 @@ class RolePlay:
             "registry_base_dir": self.base_dir,
             "registry_container_name": self.registry,
             "registry_nginx_container_name": self.nginx,
+            "registry_nginx_health_port": unused_port(),
             "registry_network_name": self.network,
             "registry_image": REGISTRY_IMAGE,
             "registry_nginx_image": NGINX_IMAGE,
@@ -140,8 +148,10 @@ def test_the_role_alone_deploys_and_verifies_its_topology(deployed):
         assert env["REGISTRY_HTTP_NET"] == "unix"
         assert any(mount.get("Name") == deployed.registry + "-socket" for mount in nginx["Mounts"])
         assert nginx["State"]["Running"]
-        assert list(nginx["HostConfig"]["PortBindings"]) == ["8443/tcp"]
-        assert nginx["Config"]["User"].startswith("101:")
+        # On the host's network, no published port; started as root only to become uid 101.
+        assert nginx["HostConfig"]["NetworkMode"] == "host"
+        assert not nginx["HostConfig"]["PortBindings"]
+        assert nginx_process_status(deployed.nginx)["Uid"].split()[0] == "101"
     assert deployed.status() == "401"
     assert deployed.status("alice:" + PASSWORD) == "200"
     assert deployed.status("alice:wrong") == "401"

@@ -42,6 +42,7 @@ def proxies(host, conf, client, nginx_gid, tmp_path_factory):
     upstream = upstream_url(conf)
     live = host.file(f"{base}/nginx/nginx.conf").content_string
     assert f"proxy_pass {upstream};" in live and HOST_LINES["control"] in live
+    assert f"listen {conf['registry_port']} ssl;" in live
     ports = {"control": conf["custom_port_control_port"], "trap": conf["custom_port_trap_port"]}
     endpoints = {name: f"{conf['registry_host']}:{port}" for name, port in ports.items()}
     containers = [f"{prefix}-registry"] + [f"{prefix}-{name}" for name in ports]
@@ -62,7 +63,10 @@ def proxies(host, conf, client, nginx_gid, tmp_path_factory):
         for name, port in ports.items():
             folder = tmp_path_factory.mktemp(name)
             (folder / "nginx.conf").write_text(
-                live.replace(upstream, "http://registry").replace(HOST_LINES["control"], HOST_LINES[name])
+                live.replace(upstream, "http://registry")
+                .replace(HOST_LINES["control"], HOST_LINES[name])
+                # In a container network of its own, published: not the role's host-network listen line.
+                .replace(f"listen {conf['registry_port']} ssl;", f"listen {NGINX_PORT} ssl;")
             )
             # The login cache's key function and tmpfs, as the role gives them (without its secret: no caching).
             (folder / "registry_auth.js").write_text(host.file(f"{base}/nginx/registry_auth.js").content_string)

@@ -20,6 +20,7 @@ import uuid
 
 import bcrypt
 import pytest
+from privreg_molecule.proxy_scenario import nginx_listening_ports
 from privreg_molecule.registry_client import _curl_config_value as curl_value
 from privreg_molecule.scenario import converge, started_at
 
@@ -151,14 +152,12 @@ def test_two_authorization_headers_are_refused_whatever_their_order(probe, users
     assert probe.get([right, right])[0] == 400
 
 
-def test_the_check_server_is_reachable_only_inside_the_container(probe, host):
+def test_the_check_server_is_reachable_only_inside_the_container(probe, host, nginx, conf):
     # Internal location: a client asking for it directly gets 404, not a 204.
     assert probe.get(None, "/_registry_auth")[0] == 404
     # The check listens on a socket in the tmpfs, on no TCP port: TCP has the client port and the
-    # health check's, on the container's loopback.
-    listening = probe.exec("netstat -ltn")
-    ports = [line.split()[3] for line in listening.splitlines() if line.startswith("tcp")]
-    assert sorted(ports) == ["0.0.0.0:8443", "127.0.0.1:8081"]
+    # health check's (on the host's loopback).
+    assert nginx_listening_ports(host, nginx) == sorted([conf["registry_port"], conf["registry_nginx_health_port"]])
 
 
 def test_a_user_removed_while_cached_is_refused_right_after_the_role_run(probe, conf, users, tmp_path):

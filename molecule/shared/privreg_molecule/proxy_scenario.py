@@ -7,13 +7,24 @@ fixtures and the shared ones.
 
 import pytest
 
-# The role's paths and port inside the nginx container (roles/registry_nginx_proxy/vars/main.yml).
+# The role's config path inside the nginx container (roles/registry_nginx_proxy/vars/main.yml).
 NGINX_CONF = "/etc/nginx/registry/nginx.conf"
+# The port a test's own nginx (run with the live config, in a container network of its own) listens on.
 NGINX_PORT = 8443
 
 
 # nginx reaches the registry on its unix socket, in this volume (roles/_common).
 SOCKET_DIR = "/run/registry"
+
+
+def nginx_listening_ports(host, nginx):
+    """The TCP ports nginx's processes listen on (it shares the host's network: ss, filtered by its pids)."""
+    pids = set(host.check_output("docker top %s -eo pid", nginx.name).split()[1:])
+    ports = set()
+    for line in host.check_output("ss -Hltnp").splitlines():
+        if any(f"pid={pid}," in line for pid in pids):
+            ports.add(int(line.split()[3].rsplit(":", 1)[1]))
+    return sorted(ports)
 
 
 def socket_volume(conf):

@@ -42,19 +42,21 @@ function cacheKey(r) {
 
 // Unknown users cost what known ones cost (registry_nginx_proxy, nginx.conf):
 //   js_set $registry_auth_check_authorization registry_auth.checkAuthorization;
-//   js_set $registry_auth_check_uri registry_auth.checkUri;
+//   js_set $registry_auth_check_user registry_auth.checkUser;
 // Without this, nginx refuses a user the htpasswd file does not list at once
 // (~1.5 ms) and a listed one with a wrong password after bcrypt (~50 ms): the
 // answer time tells which user names exist. So the auth subrequest sends an
-// unknown user's header, renamed UNKNOWN_USER with the client's password, to
-// the check server's /unknown-user, whose file holds UNKNOWN_USER's entry
-// only: a bcrypt hash with the prefix and cost of the htpasswd file's first
-// entry, whose checksum no password can produce (its last character has
-// padding bits set; crypt() only ever writes them as 0), so the check runs in
-// full and always fails. A listed user goes to / (the htpasswd file) as is.
-// Anything this code cannot read (no or malformed header, no file) goes to /
-// unchanged: nginx then refuses it without any bcrypt, as it would anyway,
-// and that tells nothing about user names.
+// unknown user's header, renamed UNKNOWN_USER with the client's password, and
+// "X-Registry-Auth-User: unknown", so the check server reads the placeholder
+// file, which holds UNKNOWN_USER's entry only: a bcrypt hash with the prefix
+// and cost of the htpasswd file's first entry, whose checksum no password can
+// produce (its last character has padding bits set; crypt() only ever writes
+// them as 0), so the check runs in full and always fails. A listed user is
+// checked against the htpasswd file as is. Anything this code cannot read (no
+// or malformed header, no file) is "listed" and unchanged: nginx then refuses
+// it without any bcrypt, as it would anyway, and that tells nothing about
+// user names. Both run only when the cache has no success for the login: nginx
+// evaluates them for the check request alone.
 // A space: registry_htpasswd refuses such a name, so no account can be called this.
 var UNKNOWN_USER = 'privreg unknown-user';
 // 22 characters of bcrypt's base64 (the last one with its padding bits at 0) and a
@@ -130,10 +132,12 @@ function unknownUserEntry(file, cost) {
     return UNKNOWN_USER + ':' + prefix + UNKNOWN_SALT + UNKNOWN_CHECKSUM + '\n';
 }
 
-function checkUri(r) {
+// "unknown" when the request's user has no bcrypt entry (the check server then
+// reads the placeholder file, kept up to date here), else "listed".
+function checkUser(r) {
     var unknown = unknownUser(r);
     if (unknown === null) {
-        return '/';
+        return 'listed';
     }
     try {
         var placeholder = r.variables.registry_auth_unknown_user_file;
@@ -151,9 +155,9 @@ function checkUri(r) {
             fs.renameSync(temporary, placeholder);
         }
     } catch (e) {
-        // No placeholder file: nginx cannot open it and /unknown-user answers 500 (still refused).
+        // No placeholder file: nginx cannot open it and the check answers 500 (still refused).
     }
-    return '/unknown-user';
+    return 'unknown';
 }
 
-export default {cacheKey, checkAuthorization, checkUri};
+export default {cacheKey, checkAuthorization, checkUser};

@@ -196,22 +196,34 @@ def test_defaults_are_port_443():
 
 # host, port, topology, bind_address -> endpoint, published_ports (registry_port 5000, nginx_port 443)
 FACT_CASES = [
-    ('r.example', 443, 'nginx_proxy', None, 'r.example', ['443:443']),
-    ('r.example', 5000, 'nginx_proxy', None, 'r.example:5000', ['5000:443']),
-    ('r.example', 44301, 'nginx_proxy', None, 'r.example:44301', ['44301:443']),
-    ('r.example', 443, 'native', None, 'r.example', ['443:5000']),
-    ('r.example', 5000, 'native', None, 'r.example:5000', ['5000:5000']),
-    ('r.example', 44301, 'native', None, 'r.example:44301', ['44301:5000']),
-    ('10.0.0.5', 44301, 'native', '10.0.0.5', '10.0.0.5:44301', ['10.0.0.5:44301:5000']),
-    ('10.0.0.5', 443, 'nginx_proxy', '127.0.0.1', '10.0.0.5', ['127.0.0.1:443:443']),
-    ('::1', 5000, 'native', '::1', '[::1]:5000', ['[::1]:5000:5000']),
-    ('[2001:db8::10]', 44301, 'nginx_proxy', '[2001:db8::10]', '[2001:db8::10]:44301', ['[2001:db8::10]:44301:443']),
-    ('2001:db8::10', 443, 'nginx_proxy', '', '[2001:db8::10]', ['443:443']),
+    ('r.example', 443, 'nginx_proxy', None, 'r.example', ['443:443'], '443 ssl'),
+    ('r.example', 5000, 'nginx_proxy', None, 'r.example:5000', ['5000:443'], '5000 ssl'),
+    ('r.example', 44301, 'nginx_proxy', None, 'r.example:44301', ['44301:443'], '44301 ssl'),
+    ('r.example', 443, 'native', None, 'r.example', ['443:5000'], '443 ssl'),
+    ('r.example', 5000, 'native', None, 'r.example:5000', ['5000:5000'], '5000 ssl'),
+    ('r.example', 44301, 'native', None, 'r.example:44301', ['44301:5000'], '44301 ssl'),
+    ('10.0.0.5', 44301, 'native', '10.0.0.5', '10.0.0.5:44301', ['10.0.0.5:44301:5000'], '10.0.0.5:44301 ssl'),
+    ('10.0.0.5', 443, 'nginx_proxy', '127.0.0.1', '10.0.0.5', ['127.0.0.1:443:443'], '127.0.0.1:443 ssl'),
+    ('::1', 5000, 'native', '::1', '[::1]:5000', ['[::1]:5000:5000'], '[::1]:5000 ssl'),
+    (
+        '[2001:db8::10]',
+        44301,
+        'nginx_proxy',
+        '[2001:db8::10]',
+        '[2001:db8::10]:44301',
+        ['[2001:db8::10]:44301:443'],
+        '[2001:db8::10]:44301 ssl',
+    ),
+    ('2001:db8::10', 443, 'nginx_proxy', '', '[2001:db8::10]', ['443:443'], '443 ssl'),
 ]
 
 
-@pytest.mark.parametrize('host, port, topology, bind_address, expected_endpoint, published_ports', FACT_CASES)
-def test_registry_tls_port_facts(host, port, topology, bind_address, expected_endpoint, published_ports):
+@pytest.mark.parametrize(
+    'host, port, topology, bind_address, expected_endpoint, published_ports, nginx_host_listen', FACT_CASES
+)
+def test_registry_tls_port_facts(
+    host, port, topology, bind_address, expected_endpoint, published_ports, nginx_host_listen
+):
     facts = registry_tls_port_facts(host, port, topology, bind_address)
     assert facts == {
         'host': parse_host(host).name,
@@ -222,6 +234,7 @@ def test_registry_tls_port_facts(host, port, topology, bind_address, expected_en
         'registry_http_addr': ':5000',
         'published_ports': published_ports,
         'nginx_listen': '443 ssl',
+        'nginx_host_listen': nginx_host_listen,
         'nginx_upstream': 'http://registry:5000',
         'certs_d_dir': '/etc/docker/certs.d/' + expected_endpoint,
         'probe_url': 'https://%s/v2/' % expected_endpoint,
@@ -253,6 +266,7 @@ def test_design_md_example():
             'registry_http_addr',
             'published_ports',
             'nginx_listen',
+            'nginx_host_listen',
             'nginx_upstream',
             'certs_d_dir',
             'probe_url',
@@ -263,6 +277,7 @@ def test_design_md_example():
         'registry_http_addr': ':5000',
         'published_ports': ['44301:443'],
         'nginx_listen': '443 ssl',
+        'nginx_host_listen': '44301 ssl',
         'nginx_upstream': 'http://registry:5000',
         'certs_d_dir': '/etc/docker/certs.d/r.example:44301',
         'probe_url': 'https://r.example:44301/v2/',
