@@ -14,6 +14,7 @@ PACKAGES=(
     ca-certificates  # CA bundle copied into the images
     apache2-utils    # htpasswd, ab
     curl             # probes in tests
+    skopeo           # a second registry client in tests (test_clients_multilayer.py)
     openssl          # test certificates
     iptables         # dockerd's bridge networking and published ports
     shellcheck       # ansible-test sanity skips its shellcheck test without it
