@@ -37,6 +37,7 @@ class RolePlay:
         self.role = role
         self.env = env
         self.port = unused_port()
+        self.health_port = unused_port()
         self.endpoint = "localhost:%d" % self.port
         self.base_dir = os.path.join(workdir, "registry")
         prefix = "privreg-molecule-alone-%s" % (name or role).replace("_", "-")
@@ -58,7 +59,7 @@ class RolePlay:
             "registry_base_dir": self.base_dir,
             "registry_container_name": self.registry,
             "registry_nginx_container_name": self.nginx,
-            "registry_nginx_health_port": unused_port(),
+            "registry_nginx_health_port": self.health_port,
             "registry_network_name": self.network,
             "registry_image": REGISTRY_IMAGE,
             "registry_nginx_image": NGINX_IMAGE,
