@@ -27,7 +27,7 @@ import tempfile
 import time
 
 import requests
-from nginx_deployment import BENCH_AUTH, Deployment, ab, docker, print_header
+from deployment import BENCH_AUTH, Deployment, ab, docker, print_header
 
 DEPLOYMENT = Deployment("auth", 44631)
 NGINX, REGISTRY, SOCKET_VOLUME, PORT = DEPLOYMENT.nginx, DEPLOYMENT.registry, DEPLOYMENT.socket_volume, DEPLOYMENT.port
@@ -188,7 +188,7 @@ def main():
 
     with tempfile.TemporaryDirectory() as folder:
         try:
-            print_header("auth_bench.py", options.nginx_image)
+            print_header("auth_bench.py", [options.nginx_image, options.registry_image])
 
             DEPLOYMENT.converge(
                 folder, DEPLOYMENT.variables(options.nginx_image, options.registry_image, registry_auth_cache_ttl=0)
