@@ -101,10 +101,11 @@ def start_plain_nginx(folder):
     with open(os.path.join(config_mount["Source"], os.path.basename(config_path))) as f:
         live = f.read()
     # On the host's network it listens on the host's loopback; else on its container port, published.
-    on_host_network = host["NetworkMode"] == "host"
-    container_port = next(iter(host["PortBindings"] or {"8443/tcp": None})).split("/")[0]
-    listen = f"127.0.0.1:{PLAIN_PORT}" if on_host_network else container_port
-    ports = [] if on_host_network else ["-p", f"127.0.0.1:{PLAIN_PORT}:{container_port}"]
+    if host["NetworkMode"] == "host":
+        listen, ports = f"127.0.0.1:{PLAIN_PORT}", []
+    else:
+        container_port = next(iter(host["PortBindings"])).split("/")[0]
+        listen, ports = container_port, ["-p", f"127.0.0.1:{PLAIN_PORT}:{container_port}"]
 
     conf_dir = os.path.join(folder, "plain")
     os.makedirs(conf_dir)

@@ -187,15 +187,15 @@ def main():
                 deployment.wait_until_serving()
 
             # Every blob goes to both topologies: the pulls below read the same bytes from each.
-            pulled = None
+            single_stream_digest = None
             for round_number in range(options.rounds):
                 for kind in ("monolithic", "chunked"):
                     blob = Blob(folder, "push", options.push_mib * MiB, options.chunk_mib * MiB)
                     for name in rotated(topologies, round_number):
                         seconds = push(DEPLOYMENTS[name], blob, chunked=kind == "chunked")
                         push_seconds[kind, name].append(seconds)
-                    if pulled is None:
-                        pulled = blob.digest
+                    if single_stream_digest is None:
+                        single_stream_digest = blob.digest
                     blob.remove()
             digests = []
             for index in range(options.blobs):
@@ -212,7 +212,7 @@ def main():
             for round_number in range(options.rounds):
                 for name in rotated(list(endpoints), round_number):
                     url, ca_file, auth = endpoints[name]
-                    figures = pull(url + blob_path + pulled, ca_file, auth)
+                    figures = pull(url + blob_path + single_stream_digest, ca_file, auth)
                     if figures["code"] != 200 or figures["bytes"] != options.push_mib * MiB:
                         sys.exit(f"blob_bench: {name} answered {figures}")
                     single[name].append(figures["bytes_per_s"] / 1e6)
@@ -241,7 +241,7 @@ def main():
         report(f"ratio push {kind}, nginx_proxy / native", f"{ratio:.3f}", "(medians; target >= 0.9)")
 
     shown = {
-        name: curl_command(url + blob_path + pulled, ca_file, auth)[1]
+        name: curl_command(url + blob_path + single_stream_digest, ca_file, auth)[1]
         for name, (url, ca_file, auth) in endpoints.items()
     }
     for name in endpoints:
@@ -257,7 +257,7 @@ def main():
         report(
             f"pull {options.blobs} x {options.blob_mib} MiB at once, {name}: MB/s",
             spread(rates),
-            f"{options.blobs} at once of: {shown[name].replace(pulled, '<digest i>')}",
+            f"{options.blobs} at once of: {shown[name].replace(single_stream_digest, '<digest i>')}",
         )
         report(f"  errors (non-200 or incomplete), {name}", f"{errors} of {options.blobs * len(rates)}", "")
     print_load_after()
