@@ -2,7 +2,7 @@
 
 Deploys registry_nginx_proxy on this host (bcrypt cost 10, the role's
 defaults otherwise: login cache 60 s, registry_auth_check_rate 1r/s, burst 30;
-names privreg-molecule-bench-flood-*, port on 127.0.0.1 only: nginx_deployment.py) and measures,
+names privreg-molecule-bench-flood-*, port on 127.0.0.1 only: deployment.py) and measures,
 with ab from apache2-utils against 127.0.0.1:
 - TLS `GET /v2/` requests/s and p50/p99 latency with keep-alive and 4
   clients whose login is cached, without a flood and while another client
@@ -25,7 +25,6 @@ beside the command that reproduces it (after --keep: the deployment stays).
 
 import argparse
 import base64
-import os
 import re
 import statistics
 import subprocess
@@ -35,7 +34,17 @@ import threading
 import time
 
 import requests
-from nginx_deployment import PASSWORD, USER, Deployment, ab, docker, print_header
+from deployment import (
+    PASSWORD,
+    USER,
+    Deployment,
+    ab,
+    add_deployment_arguments,
+    docker,
+    load_average,
+    print_header,
+    print_load_after,
+)
 
 DEPLOYMENT = Deployment("flood", 44641)
 NGINX, PORT, CA_FILE = DEPLOYMENT.nginx, DEPLOYMENT.port, DEPLOYMENT.ca_file
@@ -180,16 +189,14 @@ def main():
     parser.add_argument("--flood-rate", type=float, default=20, help="wrong passwords a second (the finding: ~20)")
     parser.add_argument("--samples", type=int, default=20, help="refusals timed per kind of user")
     parser.add_argument("--rounds", type=int, default=3, help="no-flood and flood runs, alternating")
-    parser.add_argument("--nginx-image", default="privreg/nginx:1.22-debian")
-    parser.add_argument("--registry-image", default="privreg/registry:2.8.2-debian")
-    parser.add_argument("--keep", action="store_true", help="leave the deployment running to re-run the commands")
+    add_deployment_arguments(parser)
     options = parser.parse_args()
     results = {}
     default_rate = "1r/s"
 
     with tempfile.TemporaryDirectory() as folder:
         try:
-            print_header("auth_flood_bench.py", options.nginx_image)
+            print_header("auth_flood_bench.py", [options.nginx_image, options.registry_image])
 
             DEPLOYMENT.converge(
                 folder,
@@ -206,7 +213,7 @@ def main():
                 results["quiet"].append(ab_cached(options.seconds, fresh_login()))
                 results["flood"].append(under_flood(options.seconds, options.flood_rate, limited=True))
                 time.sleep(2)
-            results["load"] = os.getloadavg()[0]
+            results["load"] = load_average()
             time.sleep(5)
             results["times"] = refusal_times(options.samples, rate_per_second(default_rate))
         finally:
@@ -214,7 +221,7 @@ def main():
                 DEPLOYMENT.remove()
 
     print()
-    print(f"# load average after the flood runs: {results['load']:.2f}")
+    print(f"# {results['load']} (1/5/15 min) after the flood runs")
     print(f"{'figure':<52} {'value':>16}   command")
     quiet = {name: statistics.median(run[0][name] for run in results["quiet"]) for name in ("rps", "p50", "p99", "max")}
     command = results["quiet"][0][1]
@@ -277,6 +284,7 @@ def main():
         f"{statistics.median(times['unknown']) / statistics.median(times['known']):.3f}",
         f"({options.samples} each, alternating, one keep-alive connection; answers {sorted(statuses)})",
     )
+    print_load_after()
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ import sys
 import tempfile
 import time
 
+from deployment import load_average, print_load_after
+
 from ansible_collections.privreg.registry.plugins.module_utils._htpasswd import (
     check_password,
     cores,
@@ -50,6 +52,10 @@ def main():
     parser.add_argument("--cost", type=int, default=10)
     options = parser.parse_args()
 
+    print(
+        f"# {time.strftime('%Y-%m-%d %H:%M %Z')}, {cores()} cores, {load_average()} (1/5/15 min) before;"
+        f" python bench/htpasswd_bench.py --users {options.users} --cost {options.cost}"
+    )
     users = [{"name": "user%03d" % n, "password": "password %03d" % n} for n in range(options.users)]
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "htpasswd")
@@ -81,15 +87,13 @@ def main():
             )
         ansible = timed(run_playbook, playbook)[0]
 
-    print(
-        "users: %d at cost %d, cores: %d, load average: %.2f"
-        % (options.users, options.cost, cores(), os.getloadavg()[0])
-    )
+    print("users: %d at cost %d" % (options.users, options.cost))
     print("single-threaded sum of checks: %7.2f s" % single)
     print("module re-run (process):       %7.2f s  changed=%s" % (module, result["changed"]))
     print("module re-run (ansible-playbook): %4.2f s" % ansible)
     print("ratio module/single-threaded:  %7.2f  (target <= 0.6 on 2 cores)" % (module / single))
     print("ratio ansible-playbook/single: %7.2f" % (ansible / single))
+    print_load_after()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,84 @@
+"""Runs the benchmarks one after the other and, with --readme, writes what each printed
+into the README's Benchmarks section, between its markers:
+
+    <!-- bench:begin NAME -->  ...  <!-- bench:end NAME -->
+
+so the figures there are exactly the ones a run printed, with their commands,
+the machine's cores and its load before and after. A bench that fails leaves its
+block as it was (and the exit status says so).
+
+    source scripts/env.sh && python bench/run_all.py [--readme] [NAME ...]
+
+NAME: htpasswd_bench, auth_bench, auth_flood_bench, blob_bench (default: all).
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+README = os.path.join(os.path.dirname(BENCH_DIR), "README.md")
+# Quickest first: a broken setup shows early.
+BENCHES = ("htpasswd_bench", "auth_bench", "auth_flood_bench", "blob_bench")
+
+
+def run(name):
+    """The bench's output as it prints it, shown as it comes and kept; None if it failed."""
+    print(f"== python bench/{name}.py", flush=True)
+    lines = []
+    with subprocess.Popen(
+        [sys.executable, os.path.join(BENCH_DIR, f"{name}.py")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as bench:
+        for line in bench.stdout:
+            print(line, end="", flush=True)
+            lines.append(line)
+    return "".join(lines) if bench.returncode == 0 else None
+
+
+def readme_block(name, output):
+    fence = "```"
+    return f"`python bench/{name}.py`:\n\n{fence}text\n{output.rstrip()}\n{fence}\n"
+
+
+def rewrite_readme(outputs):
+    with open(README) as f:
+        text = f.read()
+    for name, output in outputs.items():
+        begin, end = f"<!-- bench:begin {name} -->", f"<!-- bench:end {name} -->"
+        found = re.search(re.escape(begin) + r".*?" + re.escape(end), text, re.DOTALL)
+        if not found:
+            sys.exit(f"run_all: README.md has no {begin} ... {end}")
+        text = text[: found.start()] + f"{begin}\n{readme_block(name, output)}{end}" + text[found.end() :]
+    with open(README, "w") as f:
+        f.write(text)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", metavar="NAME", help=", ".join(BENCHES))
+    parser.add_argument("--readme", action="store_true", help="write the outputs into README.md's Benchmarks")
+    options = parser.parse_args()
+    unknown = sorted(set(options.names) - set(BENCHES))
+    if unknown:
+        parser.error(f"no bench {', '.join(unknown)}: one of {', '.join(BENCHES)}")
+    outputs, failed = {}, []
+    for name in options.names or BENCHES:
+        output = run(name)
+        if output is None:
+            failed.append(name)
+        else:
+            outputs[name] = output
+    if options.readme and outputs:
+        rewrite_readme(outputs)
+        print(f"README.md: Benchmarks of {', '.join(outputs)} rewritten")
+    if failed:
+        sys.exit(f"run_all: failed: {', '.join(failed)} (their README blocks are unchanged)")
+
+
+if __name__ == "__main__":
+    main()
