@@ -112,7 +112,7 @@ def start_plain_nginx(folder):
     with open(os.path.join(conf_dir, os.path.basename(config_path)), "w") as f:
         f.write(plain_config(live, listen))
     # Readable by nginx's group, as the role's config folder is.
-    gid = int(nginx["Config"]["User"].split(":")[1])
+    gid = os.stat(config_mount["Source"]).st_gid
     for path, mode in ((conf_dir, 0o750), (os.path.join(conf_dir, os.path.basename(config_path)), 0o640)):
         os.chown(path, 0, gid)
         os.chmod(path, mode)
@@ -147,11 +147,8 @@ def start_plain_nginx(folder):
         *confinement,
         *ports,
         nginx["Config"]["Image"],
-        "nginx",
-        "-c",
-        config_path,
-        "-g",
-        "daemon off;",
+        # The role's own start command (it names config_path, which now holds the plain config).
+        *nginx["Config"]["Cmd"],
     )
     for _attempt in range(60):
         if curl(PLAIN_URL, DEPLOYMENT.ca_file, auth=False, check=False)["code"] == 200:

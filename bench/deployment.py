@@ -61,6 +61,8 @@ class Deployment:
             "registry_base_dir": self.base_dir,
             "registry_container_name": self.registry,
             "registry_nginx_container_name": self.nginx,
+            # nginx shares the host's network: a health port of this deployment's own.
+            "registry_nginx_health_port": self.port + 1000,
             "registry_network_name": self.network,
             "registry_image": registry_image,
             "registry_bcrypt_cost": 10,

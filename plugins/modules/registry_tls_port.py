@@ -158,8 +158,8 @@ nginx_listen:
   sample: 443 ssl
 nginx_host_listen:
   description:
-    - nginx's C(listen) parameters on the host's own network (host networking, no published port):
-      O(bind_address) and O(port); without O(bind_address), every IPv4 address of the host.
+    - nginx's C(listen) parameters on the host's own network (host networking, no published port),
+      that is O(bind_address) and O(port); without O(bind_address), every IPv4 address of the host.
   returned: success
   type: str
   sample: 127.0.0.1:44301 ssl

@@ -162,7 +162,7 @@ class Deployment:
         """Restart the registry container (which empties its in-memory blob descriptor
         cache) and wait until the endpoint answers /v2/ again."""
         assert docker("restart", self.site.containers[0]).returncode == 0
-        for _ in range(120):
+        for _attempt in range(120):
             try:
                 if self.endpoint("GET", "/v2/").status == 200:
                     return
@@ -370,13 +370,13 @@ def test_a_blob_request_is_answered_as_the_registry_answers_it(deployment, blobs
 
 def byte_ranges(answer):
     """The parts of a multipart/byteranges body: [(Content-Range, bytes)]."""
-    media_type, _, boundary = answer.headers["content-type"].partition("; boundary=")
+    media_type, _separator, boundary = answer.headers["content-type"].partition("; boundary=")
     assert media_type == "multipart/byteranges"
     parts = []
     for chunk in answer.body.split(b"--" + boundary.encode())[1:]:
         if chunk.startswith(b"--"):  # the closing delimiter
             break
-        head, _, data = chunk.partition(b"\r\n\r\n")
+        head, _separator, data = chunk.partition(b"\r\n\r\n")
         part_headers = dict(line.lower().split(": ", 1) for line in head.decode().split("\r\n") if line)
         assert part_headers["content-type"] == "application/octet-stream"
         parts.append((part_headers["content-range"], data[: -len(b"\r\n")]))

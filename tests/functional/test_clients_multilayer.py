@@ -197,7 +197,7 @@ def test_the_role_gives_the_docker_daemon_the_registry_ca(clients):
 
 def test_skopeo_pushes_from_the_daemon_and_copies_back_to_an_oci_layout(clients, image, tmp_path):
     remote = "docker://%s/team-a/skopeo:1" % clients.endpoint
-    pushed, _ = clients.skopeo_copy("docker-daemon:" + image, remote)
+    pushed, _output = clients.skopeo_copy("docker-daemon:" + image, remote)
     held, manifest = clients.registry_manifest(remote)
     assert held == pushed
     assert len(manifest["layers"]) == LAYERS
@@ -227,7 +227,7 @@ def test_skopeo_reuses_blobs_the_repository_has_and_mounts_those_of_another(clie
     # would skip without mounting), then each layer is mounted from team-a.
     other = "docker://%s/team-b/layout-copy:1" % clients.endpoint
     copied, output = clients.skopeo_copy(source, other, debug=True)
-    source_digest, _ = clients.registry_manifest(source)
+    source_digest, _manifest = clients.registry_manifest(source)
     assert copied == source_digest
     assert output.count("... mount OK") >= len(layout.layer_digests()), output
     assert set(layout.layer_digests()) <= set(skipped_blobs(output)), output
@@ -239,7 +239,7 @@ def test_skopeo_reuses_blobs_the_repository_has_and_mounts_those_of_another(clie
 
 def test_docker_pulls_what_skopeo_pushed(clients, image):
     ref = clients.tag(image, "team-a/from-skopeo:1")
-    pushed, _ = clients.skopeo_copy("docker-daemon:" + image, "docker://" + ref)
+    pushed, _output = clients.skopeo_copy("docker-daemon:" + image, "docker://" + ref)
     assert docker("rmi", ref).returncode == 0
     clients.docker_login()
     pulled = clients.docker("pull", ref)

@@ -68,6 +68,8 @@ def test_nginx_mounts_folders_read_only(nginx, conf):
         "/etc/nginx/registry": (f"{base}/nginx", False),
         "/etc/nginx/auth": (f"{base}/auth", False),
         "/etc/nginx/certs": (f"{base}/certs", False),
+        # The registry's storage, for the blobs nginx sends itself (registry_nginx_serve_blobs).
+        "/var/lib/registry": (f"{base}/data", False),
     }
     # Memory only, empty at every start: the login cache and its secret; the pid and temporary files.
     assert sorted(nginx.inspect()["HostConfig"]["Tmpfs"]) == ["/run/registry-auth", "/run/registry-nginx"]
@@ -84,8 +86,11 @@ def test_htpasswd_is_readable_by_nginx_and_no_one_else(host, conf, nginx_gid):
     assert read.stdout == htpasswd.content_string
 
 
-def test_running_config_follows_the_recipe(host, conf):
-    dumped = host.run("docker exec %s nginx -c %s -T", conf["registry_nginx_container_name"], NGINX_CONF)
+def test_running_config_follows_the_recipe(host, conf, nginx_gid):
+    # As nginx's user: the container's root may not enter nginx's folders.
+    dumped = host.run(
+        "docker exec -u 101:%s %s nginx -c %s -T", str(nginx_gid), conf["registry_nginx_container_name"], NGINX_CONF
+    )
     assert dumped.rc == 0, dumped.stderr
     # nginx runs the live file: -T dumps what the running master's config path holds.
     assert host.file(f"{conf['registry_base_dir']}/nginx/nginx.conf").content_string in dumped.stdout

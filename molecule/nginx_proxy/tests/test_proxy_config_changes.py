@@ -31,7 +31,7 @@ def test_a_config_nginx_rejects_leaves_the_running_proxy_untouched(host, conf, c
     assert host.check_output("docker ps -aq --filter name=^/%s$", f"{name}_configtest") == ""
 
 
-def test_a_config_change_reloads_nginx_without_a_restart(host, conf, client, tmp_path):
+def test_a_config_change_reloads_nginx_without_a_restart(host, conf, client, nginx_gid, tmp_path):
     name = conf["registry_nginx_container_name"]
     started, reloads = started_at(host, name), nginx_reloads(host, name)
     # A value the live config does not have (the role's default is 4096).
@@ -39,7 +39,7 @@ def test_a_config_change_reloads_nginx_without_a_restart(host, conf, client, tmp
 
     converge({"registry_nginx_worker_connections": connections}, tmp_path)
     assert f"worker_connections {connections};" in live_conf(host, conf).content_string
-    dumped = host.check_output("docker exec %s nginx -c %s -T", name, NGINX_CONF)
+    dumped = host.check_output("docker exec -u 101:%s %s nginx -c %s -T", str(nginx_gid), name, NGINX_CONF)
     assert f"worker_connections {connections};" in dumped
     # Reloaded once (the master re-read the file), not restarted.
     assert nginx_reloads(host, name) == reloads + 1
