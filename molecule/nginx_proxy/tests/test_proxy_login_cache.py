@@ -37,10 +37,12 @@ def basic(user, password, spaces=1):
 class Probe:
     """curl through the proxy with any Authorization header; the log tells what the cache did."""
 
-    def __init__(self, host, conf, client):
+    def __init__(self, host, conf, client, nginx_gid):
         self.host = host
         self.client = client
         self.nginx = conf["registry_nginx_container_name"]
+        # nginx's own user: the container's root may not enter nginx's tmpfs.
+        self.user = f"101:{nginx_gid}"
         self.fresh = 1
 
     def fresh_spaces(self):
@@ -83,15 +85,17 @@ class Probe:
         return status.group(1) if status else None
 
     def exec(self, command, *args):
-        return self.host.check_output("docker exec %s sh -c " + "%s", self.nginx, command % args if args else command)
+        return self.host.check_output(
+            "docker exec -u %s %s sh -c " + "%s", self.user, self.nginx, command % args if args else command
+        )
 
     def cache_files(self):
         return sorted(self.exec(f"find {CACHE_DIR} -type f").split())
 
 
 @pytest.fixture(scope="module")
-def probe(host, conf, client):
-    return Probe(host, conf, client)
+def probe(host, conf, client, nginx_gid):
+    return Probe(host, conf, client, nginx_gid)
 
 
 def test_a_login_is_checked_once_then_served_from_the_cache(probe, users):
@@ -198,11 +202,12 @@ def test_a_password_changed_by_hand_stops_working_at_once(probe, host, conf, use
     assert probe.get(header)[::2] == (200, "MISS")
 
 
-def container_files(host, name):
-    """Every file of the container as bytes: its filesystem (docker export) and the tmpfs (tar from inside)."""
+def container_files(host, name, user):
+    """Every file of the container as bytes: its filesystem (docker export) and the tmpfs (tar from inside, as
+    ``user``, nginx's)."""
     exported = subprocess.run(["docker", "export", name], capture_output=True, check=True).stdout
     tmpfs = subprocess.run(
-        ["docker", "exec", name, "tar", "-cf", "-", AUTH_TMPFS], capture_output=True, check=True
+        ["docker", "exec", "-u", user, name, "tar", "-cf", "-", AUTH_TMPFS], capture_output=True, check=True
     ).stdout
     files = {}
     for archive, prefix in ((exported, "/"), (tmpfs, "/")):
@@ -225,7 +230,7 @@ def secrets_of(users):
 def test_no_credential_material_in_any_file_or_log_of_the_nginx_container(probe, host, conf, users):
     for name, password in users.items():
         assert probe.get(basic(name, password))[0] == 200
-    files = container_files(host, conf["registry_nginx_container_name"])
+    files = container_files(host, conf["registry_nginx_container_name"], probe.user)
     assert f"{SECRET_FILE[1:]}" in {path[1:] for path in files}
     cached = {path: data for path, data in files.items() if path.startswith(CACHE_DIR + "/")}
     assert cached, "no cache file after logins"
