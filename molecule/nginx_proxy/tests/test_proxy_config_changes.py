@@ -39,7 +39,7 @@ def test_a_config_change_reloads_nginx_without_a_restart(host, conf, client, ngi
 
     converge({"registry_nginx_worker_connections": connections}, tmp_path)
     assert f"worker_connections {connections};" in live_conf(host, conf).content_string
-    dumped = host.check_output("docker exec -u 101:%s %s nginx -c %s -T", str(nginx_gid), name, NGINX_CONF)
+    dumped = host.check_output("docker exec -u 101:%s %s cat %s", str(nginx_gid), name, NGINX_CONF)
     assert f"worker_connections {connections};" in dumped
     # Reloaded once (the master re-read the file), not restarted.
     assert nginx_reloads(host, name) == reloads + 1
