@@ -13,7 +13,11 @@ and the bench login, as docker would. Measured with curl, in the same run:
   MB/s and errors (non-200 or incomplete), nginx_proxy, native and raw.
 "raw" is the same registry image, plain HTTP and no auth, run beside the
 deployments on the nginx_proxy deployment's storage (read-only) and read on
-its container address.
+its container address. "tls-static" is this machine's TLS ceiling for one
+stream: the nginx image alone on the host's network, the deployment's
+certificate and TLS protocols, no login, no access log, sending the same data
+file from that storage with sendfile on; nothing that serves blobs over TLS
+from user space here can be faster than it (the kernel has no kTLS).
 A benchmark: it prints numbers and asserts nothing. Every figure is printed
 beside the command that reproduces it (after --keep: the deployments stay).
 
@@ -47,6 +51,26 @@ NATIVE = Deployment("blob-native", 44661, topology="native")
 PROXY = Deployment("blob-nginx", 44662, topology="nginx_proxy")
 DEPLOYMENTS = {"nginx_proxy": PROXY, "native": NATIVE}
 RAW = "privreg-molecule-bench-blob-raw"
+TLS_STATIC = "privreg-molecule-bench-blob-tls-static"
+TLS_STATIC_PORT = PROXY.port + 2
+# Root workers: the storage is the deployment's, readable by root and nginx's group only.
+TLS_STATIC_CONFIG = """\
+user root;
+worker_processes 1;
+pid /tmp/nginx.pid;
+events {{}}
+http {{
+    access_log off;
+    sendfile on;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_certificate /certs/registry.crt;
+        ssl_certificate_key /certs/registry.key;
+        root /blobs;
+    }}
+}}
+"""
 REPOSITORY = "bench/data"
 MiB = 1024 * 1024
 # Uploads: raw bytes, never an Expect: 100-continue round trip (curl's default above 1 MiB).
@@ -137,6 +161,52 @@ def start_raw_registry(registry_image):
     sys.exit(f"blob_bench: the raw registry never answered on {address}:5000")
 
 
+def start_tls_static(folder, nginx_image):
+    """The TLS ceiling: nginx sending blob data files of the nginx_proxy deployment's storage, nothing else."""
+    config = os.path.join(folder, "tls-static.conf")
+    with open(config, "w") as f:
+        f.write(TLS_STATIC_CONFIG.format(port=TLS_STATIC_PORT))
+    os.chmod(config, 0o644)
+    docker("rm", "-f", TLS_STATIC, check=False)
+    docker(
+        "run",
+        "-d",
+        "--name",
+        TLS_STATIC,
+        "--network",
+        "host",
+        "--user",
+        "0:0",
+        "--mount",
+        f"type=bind,source={config},target=/etc/nginx/tls-static.conf,readonly",
+        "--mount",
+        f"type=bind,source={PROXY.base_dir}/certs,target=/certs,readonly",
+        "--mount",
+        f"type=bind,source={PROXY.storage_dir}/docker/registry/v2/blobs/sha256,target=/blobs,readonly",
+        nginx_image,
+        "nginx",
+        "-c",
+        "/etc/nginx/tls-static.conf",
+        "-g",
+        "daemon off;",
+    )
+    url = f"https://localhost:{TLS_STATIC_PORT}"
+    for _attempt in range(60):
+        if curl(url + "/", PROXY.ca_file, auth=False, check=False)["code"] in (403, 404):
+            return url
+        time.sleep(0.5)
+    logs = docker("logs", "--tail", "20", TLS_STATIC, check=False)
+    sys.exit(f"blob_bench: the TLS-static nginx never answered on {url}:\n{logs}")
+
+
+def blob_path(name, digest):
+    """Where ``name`` serves a blob: the registry API, or a data file's path in storage for tls-static."""
+    if name == "tls-static":
+        hex_digest = digest.split(":", 1)[1]
+        return f"/{hex_digest[:2]}/{hex_digest}/data"
+    return f"/v2/{REPOSITORY}/blobs/{digest}"
+
+
 def pull(url, ca_file, auth):
     args, _shown = curl_command(url, ca_file, auth)
     done = subprocess.run(args, input=curl_config(auth), capture_output=True, text=True, check=False)
@@ -176,7 +246,7 @@ def main():
     images = (options.nginx_image, options.registry_image)
     topologies = list(DEPLOYMENTS)
     push_seconds = {(kind, name): [] for kind in ("monolithic", "chunked") for name in topologies}
-    single = {name: [] for name in [*topologies, "raw"]}
+    single = {name: [] for name in [*topologies, "raw", "tls-static"]}
     concurrent = {name: [] for name in [*topologies, "raw"]}
 
     print_header("blob_bench.py", images)
@@ -205,25 +275,26 @@ def main():
                 digests.append(blob.digest)
                 blob.remove()
             raw_url = start_raw_registry(options.registry_image)
+            tls_static_url = start_tls_static(folder, options.nginx_image)
 
             endpoints = {name: (deployment.url, deployment.ca_file, True) for name, deployment in DEPLOYMENTS.items()}
             endpoints["raw"] = (raw_url, None, False)
-            blob_path = f"/v2/{REPOSITORY}/blobs/"
+            endpoints["tls-static"] = (tls_static_url, PROXY.ca_file, False)
             for round_number in range(options.rounds):
                 for name in rotated(list(endpoints), round_number):
                     url, ca_file, auth = endpoints[name]
-                    figures = pull(url + blob_path + single_stream_digest, ca_file, auth)
+                    figures = pull(url + blob_path(name, single_stream_digest), ca_file, auth)
                     if figures["code"] != 200 or figures["bytes"] != options.push_mib * MiB:
                         sys.exit(f"blob_bench: {name} answered {figures}")
                     single[name].append(figures["bytes_per_s"] / 1e6)
             for round_number in range(options.concurrent_rounds):
-                for name in rotated(list(endpoints), round_number):
+                for name in rotated(list(concurrent), round_number):
                     url, ca_file, auth = endpoints[name]
-                    urls = [url + blob_path + digest for digest in digests]
+                    urls = [url + blob_path(name, digest) for digest in digests]
                     concurrent[name].append(pull_all(urls, ca_file, auth, options.blob_mib * MiB))
         finally:
             if not options.keep:
-                docker("rm", "-f", RAW, check=False)
+                docker("rm", "-f", RAW, TLS_STATIC, check=False)
                 for deployment in DEPLOYMENTS.values():
                     deployment.remove()
 
@@ -241,7 +312,7 @@ def main():
         report(f"ratio push {kind}, nginx_proxy / native", f"{ratio:.3f}", "(medians; target >= 0.9)")
 
     shown = {
-        name: curl_command(url + blob_path + single_stream_digest, ca_file, auth)[1]
+        name: curl_command(url + blob_path(name, single_stream_digest), ca_file, auth)[1]
         for name, (url, ca_file, auth) in endpoints.items()
     }
     for name in endpoints:
@@ -250,8 +321,16 @@ def main():
         ratio = statistics.median(single[name]) / statistics.median(single["raw"])
         target = "target >= 0.6" if name == "nginx_proxy" else "no worse than before"
         report(f"ratio single stream, {name} / raw", f"{ratio:.3f}", f"(medians; {target})")
+    ceiling = statistics.median(single["tls-static"])
+    report(
+        "ratio single stream, tls-static / raw",
+        f"{ceiling / statistics.median(single['raw']):.3f}",
+        "(medians; the most any TLS endpoint reaches here)",
+    )
+    ratio = statistics.median(single["nginx_proxy"]) / ceiling
+    report("ratio single stream, nginx_proxy / tls-static", f"{ratio:.3f}", "(medians; 1.0 = at the TLS ceiling)")
 
-    for name in endpoints:
+    for name in concurrent:
         rates = [rate for rate, _errors in concurrent[name]]
         errors = sum(errors for _rate, errors in concurrent[name])
         report(
