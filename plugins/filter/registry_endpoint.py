@@ -8,10 +8,6 @@ Documentation: one YAML file per filter beside this one (registry_endpoint.yml, 
 
 from __future__ import annotations
 
-from functools import wraps
-
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.privreg.registry.plugins.module_utils._endpoint import (
     EndpointError,
     docker_certs_dir,
@@ -19,26 +15,14 @@ from ansible_collections.privreg.registry.plugins.module_utils._endpoint import 
     registry_url,
     topology_role,
 )
-
-
-def _as_filter(function):
-    """Turn an EndpointError into a filter error with the same message."""
-
-    @wraps(function)
-    def wrapper(*args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except EndpointError as error:
-            raise AnsibleFilterError(str(error)) from None
-
-    return wrapper
+from ansible_collections.privreg.registry.plugins.plugin_utils._filters import as_filter
 
 
 class FilterModule:
     def filters(self):
         return {
-            'registry_endpoint': _as_filter(endpoint),
-            'registry_url': _as_filter(registry_url),
-            'docker_certs_dir': _as_filter(docker_certs_dir),
-            'registry_topology_role': _as_filter(topology_role),
+            'registry_endpoint': as_filter(endpoint, EndpointError),
+            'registry_url': as_filter(registry_url, EndpointError),
+            'docker_certs_dir': as_filter(docker_certs_dir, EndpointError),
+            'registry_topology_role': as_filter(topology_role, EndpointError),
         }

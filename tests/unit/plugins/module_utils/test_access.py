@@ -1,0 +1,503 @@
+"""Access rules: globs to the patterns njs tests, and every way an inventory can get them wrong."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from ansible_collections.privreg.registry.plugins.module_utils._access import (
+    ACTIONS,
+    AccessError,
+    access_document,
+    access_rules_enabled,
+    glob_pattern,
+)
+
+PASSWORD = 'S3cret-pw'
+USERS = [
+    {'name': 'alice', 'password': PASSWORD, 'state': 'present'},
+    {'name': 'bob', 'password': PASSWORD},
+    {'name': 'carol', 'state': 'absent'},
+    {'name': 'dave', 'password': PASSWORD, 'state': None},
+]
+PULL = {'repositories': ['**'], 'users': ['*'], 'actions': ['pull']}
+
+
+def njs_regexp(pieces, user):
+    """The regular expression registry_auth.js builds: None is the escaped user name."""
+    return re.compile('^(?:' + ''.join(re.escape(user) if piece is None else piece for piece in pieces) + ')$')
+
+
+def matches(glob, name, user='alice'):
+    return njs_regexp(glob_pattern(glob), user).match(name) is not None
+
+
+def rule(**changes):
+    return dict(PULL, **changes)
+
+
+@pytest.mark.parametrize(
+    'glob, pieces',
+    [
+        ('base/*', ['base/[^/]+']),
+        ('library/**', ['library/[^/]+(?:/[^/]+)*']),
+        ('**', ['[^/]+(?:/[^/]+)*']),
+        ('*', ['[^/]+']),
+        ('*/cache', ['[^/]+/cache']),
+        ('a/**/b', ['a/[^/]+(?:/[^/]+)*/b']),
+        ('**/**', ['[^/]+(?:/[^/]+)*/[^/]+(?:/[^/]+)*']),
+        ('team-*', ['team-[^/]*']),
+        ('team-*/x', ['team-[^/]*/x']),
+        ('*-cache/**', ['[^/]*-cache/[^/]+(?:/[^/]+)*']),
+        ('a*b*', ['a[^/]*b[^/]*']),
+        ('my.app_v2-x/lib', [r'my\.app_v2-x/lib']),
+        ('{user}', [None]),
+        ('{user}/**', [None, '/[^/]+(?:/[^/]+)*']),
+        ('ci/{user}-cache', ['ci/', None, '-cache']),
+        ('{user}.{user}', [None, r'\.', None]),
+        ('*-{user}/*', ['[^/]*-', None, '/[^/]+']),
+        ('{user}*', [None, '[^/]*']),
+    ],
+)
+def test_glob_pattern(glob, pieces):
+    assert glob_pattern(glob) == pieces
+
+
+# Every fragment is a run of these, which JavaScript's RegExp and PCRE read alike.
+_SIMPLE_FRAGMENT = re.compile(r'(?:[a-z0-9_-]|\\\.|/|\[\^/\]\*|\[\^/\]\+|\(\?:/\[\^/\]\+\)\*)+')
+
+
+@pytest.mark.parametrize(
+    'glob', ['base/*', 'library/**', '**', 'team-*/x', 'my.app_v2-x/lib', 'ci/{user}-cache', '*-{user}/**', 'a/**/b']
+)
+def test_fragments_use_the_simple_syntax_only(glob):
+    strings = [piece for piece in glob_pattern(glob) if piece is not None]
+    assert strings
+    for piece in strings:
+        assert _SIMPLE_FRAGMENT.fullmatch(piece), piece
+
+
+@pytest.mark.parametrize(
+    'glob, name, user, expected',
+    [
+        ('base/*', 'base/x', 'alice', True),
+        ('base/*', 'base/x/y', 'alice', False),
+        ('base/*', 'base', 'alice', False),
+        ('base/*', 'base/', 'alice', False),
+        ('base/*', 'database/x', 'alice', False),
+        ('base/*', 'xbase/x', 'alice', False),
+        ('library/**', 'library/a', 'alice', True),
+        ('library/**', 'library/a/b', 'alice', True),
+        ('library/**', 'library/a/b/c', 'alice', True),
+        ('library/**', 'library', 'alice', False),
+        ('library/**', 'library/', 'alice', False),
+        ('library/**', 'library//a', 'alice', False),
+        ('library/**', 'libraryx/a', 'alice', False),
+        ('library/**', 'x/library/a', 'alice', False),
+        ('**', 'x', 'alice', True),
+        ('**', 'a/b/c/d', 'alice', True),
+        ('*', 'x', 'alice', True),
+        ('*', 'a/b', 'alice', False),
+        ('a/**/b', 'a/x/b', 'alice', True),
+        ('a/**/b', 'a/x/y/b', 'alice', True),
+        ('a/**/b', 'a/b', 'alice', False),
+        ('a/**/b', 'a/x/b/c', 'alice', False),
+        ('{user}/**', 'alice/app', 'alice', True),
+        ('{user}/**', 'alice/app/v2', 'alice', True),
+        ('{user}/**', 'bob/app', 'alice', False),
+        ('{user}/**', 'alice', 'alice', False),
+        ('{user}/**', 'alicex/app', 'alice', False),
+        ('{user}/**', 'xalice/app', 'alice', False),
+        ('{user}/**', 'bob/app', 'bob', True),
+        ('{user}', 'alice', 'alice', True),
+        ('{user}', 'alice/app', 'alice', False),
+        # the user's name is literal: a '.' in it is no wildcard
+        ('{user}/**', 'a.b/app', 'a.b', True),
+        ('{user}/**', 'axb/app', 'a.b', False),
+        ('ci/{user}-cache', 'ci/alice-cache', 'alice', True),
+        ('ci/{user}-cache', 'ci/bob-cache', 'alice', False),
+        ('team-*', 'team-a', 'alice', True),
+        ('team-*', 'team-', 'alice', True),
+        ('team-*/x', 'team-a/x', 'alice', True),
+        ('team-*/x', 'team-a/b/x', 'alice', False),
+        ('team-*', 'team-a/x', 'alice', False),
+        ('team-*', 'teams-a', 'alice', False),
+        ('team-*', 'xteam-a', 'alice', False),
+        ('*-cache/**', 'ci-cache/go', 'alice', True),
+        ('*-cache/**', 'ci/x-cache/go', 'alice', False),
+        # '.' is literal, not "any character"
+        ('my.app', 'my.app', 'alice', True),
+        ('my.app', 'myxapp', 'alice', False),
+        ('my_app-2', 'my_app-2', 'alice', True),
+    ],
+)
+def test_patterns_match_as_njs_will(glob, name, user, expected):
+    assert matches(glob, name, user) is expected
+
+
+def test_issue_example():
+    rules = [
+        {'repositories': ['base/*', 'library/**'], 'users': ['*'], 'actions': ['pull']},
+        {'repositories': ['{user}/**'], 'users': ['*'], 'actions': ['pull', 'push']},
+        {'repositories': ['**'], 'users': ['alice'], 'actions': ['pull', 'push', 'delete', 'catalog']},
+    ]
+    assert access_document(rules, USERS, ['base/*']) == {
+        'version': 1,
+        'rules': [
+            {
+                'repositories': [['base/[^/]+'], ['library/[^/]+(?:/[^/]+)*']],
+                'users': ['*'],
+                'actions': ['pull'],
+            },
+            {'repositories': [[None, '/[^/]+(?:/[^/]+)*']], 'users': ['*'], 'actions': ['pull', 'push']},
+            {
+                'repositories': [['[^/]+(?:/[^/]+)*']],
+                'users': ['alice'],
+                'actions': ['pull', 'push', 'delete', 'catalog'],
+            },
+        ],
+        'anonymous': [['base/[^/]+']],
+    }
+
+
+def test_document_is_json_with_null_for_the_user():
+    document = access_document([rule(repositories=['{user}/**'])], USERS, [])
+    text = json.dumps(document)
+    assert '[null, "/[^/]+(?:/[^/]+)*"]' in text
+    assert json.loads(text) == document
+
+
+@pytest.mark.parametrize('rules', [None, []])
+@pytest.mark.parametrize('anonymous', [None, []])
+def test_none_is_empty(rules, anonymous):
+    assert access_document(rules, USERS, anonymous) == {'version': 1, 'rules': [], 'anonymous': []}
+
+
+def test_no_users_is_fine_for_any_user_rules():
+    assert access_document([PULL], None, None)['rules'] == [
+        {'repositories': [['[^/]+(?:/[^/]+)*']], 'users': ['*'], 'actions': ['pull']}
+    ]
+    assert access_document([PULL], [], None)['rules'][0]['users'] == ['*']
+
+
+def test_repeats_are_dropped_in_first_order():
+    document = access_document(
+        [
+            {
+                'repositories': ['b/*', 'a/*', 'b/*'],
+                'users': ['bob', 'alice', 'bob'],
+                'actions': ['push', 'pull', 'push'],
+            }
+        ],
+        USERS,
+        ['x/*', 'y/*', 'x/*'],
+    )
+    assert document['rules'] == [
+        {'repositories': [['b/[^/]+'], ['a/[^/]+']], 'users': ['bob', 'alice'], 'actions': ['push', 'pull']}
+    ]
+    assert document['anonymous'] == [['x/[^/]+'], ['y/[^/]+']]
+
+
+@pytest.mark.parametrize('users', [['*', 'alice'], ['alice', '*'], ['*', '*']])
+def test_any_user_wins_over_names(users):
+    assert access_document([rule(users=users)], USERS, [])['rules'][0]['users'] == ['*']
+
+
+@pytest.mark.parametrize('name', ['alice', 'bob', 'dave'])
+def test_present_users_by_default_or_by_state(name):
+    assert access_document([rule(users=[name])], USERS, [])['rules'][0]['users'] == [name]
+
+
+def test_no_password_in_the_document():
+    users = [{'name': 'alice', 'password': PASSWORD, 'extra': PASSWORD}]
+    document = access_document([rule(users=['alice'])], users, ['base/*'])
+    assert PASSWORD not in json.dumps(document)
+
+
+def test_input_is_not_changed():
+    rules = [{'repositories': ['b/*', 'b/*'], 'users': ['*', 'alice'], 'actions': ['pull', 'pull']}]
+    before = json.dumps(rules)
+    access_document(rules, USERS, [])
+    assert json.dumps(rules) == before
+
+
+def test_actions():
+    assert ACTIONS == ('pull', 'push', 'delete', 'catalog')
+
+
+@pytest.mark.parametrize(
+    'rules, enabled',
+    [(None, False), ([], False), ('', False), ({}, False), ([PULL], True), ([{}], True)],
+)
+def test_access_rules_enabled(rules, enabled):
+    assert access_rules_enabled(rules) is enabled
+
+
+R0 = 'registry_access[0] (repositories ["**"], users [*])'
+GLOB_CHARACTERS = 'a glob holds a-z, 0-9, ".", "_", "-", "/", "*" and {user}'
+KEYS = 'a rule has the keys repositories, users and actions'
+
+
+@pytest.mark.parametrize(
+    'rules, message',
+    [
+        ('**', 'registry_access must be a list of rules, got "**"'),
+        ({'repositories': ['**']}, 'registry_access must be a list of rules, got {"repositories": ["**"]}'),
+        (
+            ['**'],
+            'registry_access[0] must be a dict with the keys repositories, users and actions, got "**"',
+        ),
+        (
+            [PULL, None],
+            'registry_access[1] must be a dict with the keys repositories, users and actions, got null',
+        ),
+        ([rule(user=['bob'])], R0 + ': unknown key "user"; ' + KEYS),
+        ([rule(**{'repositories ': ['x']})], R0 + ': unknown key "repositories "; ' + KEYS),
+        (
+            [{'users': ['*'], 'actions': ['pull']}],
+            'registry_access[0] (users [*]): missing key "repositories"; ' + KEYS,
+        ),
+        (
+            [{'repositories': ['**'], 'actions': ['pull']}],
+            'registry_access[0] (repositories ["**"]): missing key "users"; ' + KEYS,
+        ),
+        ([{'repositories': ['**'], 'users': ['*']}], R0 + ': missing key "actions"; ' + KEYS),
+        ([{}], 'registry_access[0] (no repositories, no users): missing key "repositories"; ' + KEYS),
+        (
+            [rule(repositories='library/**')],
+            'registry_access[0] (repositories "library/**", users [*]): repositories must be a list, got "library/**"',
+        ),
+        (
+            [rule(users='alice')],
+            'registry_access[0] (repositories ["**"], users "alice"): users must be a list, got "alice"',
+        ),
+        ([rule(actions='pull')], R0 + ': actions must be a list, got "pull"'),
+        ([rule(actions=None)], R0 + ': actions must be a list, got null'),
+        ([rule(repositories=[])], 'registry_access[0] (repositories [], users [*]): repositories must not be empty'),
+        ([rule(users=[])], 'registry_access[0] (repositories ["**"], users []): users must not be empty'),
+        ([rule(actions=[])], R0 + ': actions must not be empty'),
+        (
+            [rule(repositories=['**', ''])],
+            'registry_access[0] (repositories ["**", ""], users [*]): repositories[1] must be a non-empty string,'
+            ' got ""',
+        ),
+        (
+            [rule(users=['alice', 7])],
+            'registry_access[0] (repositories ["**"], users [alice, 7]): users[1] must be a non-empty string, got 7',
+        ),
+        ([rule(actions=[True])], R0 + ': actions[0] must be a non-empty string, got true'),
+        ([rule(actions=['pull', 'Push'])], R0 + ': unknown action "Push"; the actions are pull, push, delete, catalog'),
+        ([rule(actions=['read'])], R0 + ': unknown action "read"; the actions are pull, push, delete, catalog'),
+        (
+            [PULL, PULL, rule(users=['bob', 'eve'])],
+            'registry_access[2] (repositories ["**"], users [bob, eve]): user "eve" is not in registry_users',
+        ),
+        (
+            [rule(users=['*', 'eve'])],
+            'registry_access[0] (repositories ["**"], users [*, eve]): user "eve" is not in registry_users',
+        ),
+        (
+            [rule(users=['Alice'])],
+            'registry_access[0] (repositories ["**"], users [Alice]): user "Alice" is not in registry_users',
+        ),
+        (
+            [rule(users=['carol'])],
+            'registry_access[0] (repositories ["**"], users [carol]): user "carol" has state absent in registry_users;'
+            ' a rule may name present users only',
+        ),
+        (
+            [rule(repositories=['Library/**'])],
+            'registry_access[0] (repositories ["Library/**"], users [*]): repository "Library/**" has upper case'
+            ' letters; registry repository names are lower case',
+        ),
+        (
+            [rule(repositories=['{USER}/**'])],
+            'registry_access[0] (repositories ["{USER}/**"], users [*]): repository "{USER}/**" has upper case'
+            ' letters; registry repository names are lower case',
+        ),
+        (
+            [rule(repositories=['{users}/**'])],
+            'registry_access[0] (repositories ["{users}/**"], users [*]): repository "{users}/**" has "{" or "}"'
+            ' outside the token {user}',
+        ),
+        (
+            [rule(repositories=['{user}}/**'])],
+            'registry_access[0] (repositories ["{user}}/**"], users [*]): repository "{user}}/**" has "{" or "}"'
+            ' outside the token {user}',
+        ),
+        (
+            [rule(repositories=['base/x y'])],
+            'registry_access[0] (repositories ["base/x y"], users [*]): repository "base/x y" has " "; '
+            + GLOB_CHARACTERS,
+        ),
+        (
+            [rule(repositories=['base/?'])],
+            'registry_access[0] (repositories ["base/?"], users [*]): repository "base/?" has "?"; ' + GLOB_CHARACTERS,
+        ),
+        (
+            [rule(repositories=['r.example:5000/x'])],
+            'registry_access[0] (repositories ["r.example:5000/x"], users [*]): repository "r.example:5000/x"'
+            ' has ":"; ' + GLOB_CHARACTERS,
+        ),
+        (
+            [rule(repositories=['base/\n'])],
+            'registry_access[0] (repositories ["base/\\n"], users [*]): repository "base/\\n" has "\\n"; '
+            + GLOB_CHARACTERS,
+        ),
+        (
+            [rule(repositories=['/base'])],
+            'registry_access[0] (repositories ["/base"], users [*]): repository "/base" has an empty path segment'
+            ' (a leading, trailing or double "/")',
+        ),
+        (
+            [rule(repositories=['base/'])],
+            'registry_access[0] (repositories ["base/"], users [*]): repository "base/" has an empty path segment'
+            ' (a leading, trailing or double "/")',
+        ),
+        (
+            [rule(repositories=['base//x'])],
+            'registry_access[0] (repositories ["base//x"], users [*]): repository "base//x" has an empty path segment'
+            ' (a leading, trailing or double "/")',
+        ),
+        (
+            [rule(repositories=['/'])],
+            'registry_access[0] (repositories ["/"], users [*]): repository "/" has an empty path segment'
+            ' (a leading, trailing or double "/")',
+        ),
+        (
+            [rule(repositories=['library/***'])],
+            'registry_access[0] (repositories ["library/***"], users [*]): repository "library/***" has "***":'
+            ' "**" must be a whole path segment, as in "library/**"',
+        ),
+        (
+            [rule(repositories=['library/**x'])],
+            'registry_access[0] (repositories ["library/**x"], users [*]): repository "library/**x" has "**x":'
+            ' "**" must be a whole path segment, as in "library/**"',
+        ),
+        (
+            [rule(repositories=['{user}**'])],
+            'registry_access[0] (repositories ["{user}**"], users [*]): repository "{user}**" has "{user}**":'
+            ' "**" must be a whole path segment, as in "library/**"',
+        ),
+        (
+            [rule(repositories=['a*b*c*'])],
+            'registry_access[0] (repositories ["a*b*c*"], users [*]): repository "a*b*c*" has 3 wildcards of varying'
+            ' length ("**", or "*" beside other characters); at most 2 keep the matching nginx does for every'
+            ' request fast',
+        ),
+        (
+            [rule(repositories=['**/x-*/**'])],
+            'registry_access[0] (repositories ["**/x-*/**"], users [*]): repository "**/x-*/**" has 3 wildcards of'
+            ' varying length ("**", or "*" beside other characters); at most 2 keep the matching nginx does for'
+            ' every request fast',
+        ),
+        (
+            [rule(repositories=['{user}/**'], users=['*'])],
+            'registry_access[0] (repositories ["{user}/**"], users [*]): user "team/eve" has a "/" in the name,'
+            ' so {user} would give it part of the namespace "team"; rename the user or name the rule\'s users'
+            ' without it',
+        ),
+        (
+            [rule(repositories=['{user}/**'], users=['team/eve'])],
+            'registry_access[0] (repositories ["{user}/**"], users [team/eve]): user "team/eve" has a "/" in the'
+            ' name, so {user} would give it part of the namespace "team"; rename the user or name the rule\'s users'
+            ' without it',
+        ),
+    ],
+)
+def test_bad_rules(rules, message):
+    users = USERS + [{'name': 'team/eve', 'password': PASSWORD}]
+    with pytest.raises(AccessError) as error:
+        access_document(rules, users, [])
+    assert str(error.value) == message
+    assert PASSWORD not in str(error.value)
+
+
+def test_a_slash_in_a_name_is_fine_without_user_token():
+    users = [{'name': 'team/eve', 'password': PASSWORD}]
+    document = access_document([rule(users=['team/eve'])], users, [])
+    assert document['rules'][0]['users'] == ['team/eve']
+
+
+def test_a_slash_in_a_name_is_fine_for_user_rules_naming_others():
+    users = USERS + [{'name': 'team/eve', 'password': PASSWORD}]
+    document = access_document([rule(repositories=['{user}/**'], users=['alice'])], users, [])
+    assert document['rules'][0]['users'] == ['alice']
+
+
+@pytest.mark.parametrize(
+    'anonymous, message',
+    [
+        ('base/*', 'registry_anonymous_pull must be a list of repository globs, got "base/*"'),
+        (True, 'registry_anonymous_pull must be a list of repository globs, got true'),
+        (
+            ['base/*', '{user}/**'],
+            'registry_anonymous_pull[1]: repository "{user}/**": {user} has no meaning for anonymous pulls,'
+            ' which have no user',
+        ),
+        (['base/*', ''], 'registry_anonymous_pull[1]: a repository glob must be a non-empty string, got ""'),
+        ([None], 'registry_anonymous_pull[0]: a repository glob must be a non-empty string, got null'),
+        (
+            ['Base/*'],
+            'registry_anonymous_pull[0]: repository "Base/*" has upper case letters; registry repository names are'
+            ' lower case',
+        ),
+        (
+            ['base/'],
+            'registry_anonymous_pull[0]: repository "base/" has an empty path segment (a leading, trailing or double'
+            ' "/")',
+        ),
+        (
+            ['base/**x'],
+            'registry_anonymous_pull[0]: repository "base/**x" has "**x": "**" must be a whole path segment, as in'
+            ' "library/**"',
+        ),
+        (['base/{x}'], 'registry_anonymous_pull[0]: repository "base/{x}" has "{" or "}" outside the token {user}'),
+        (['base/x@y'], 'registry_anonymous_pull[0]: repository "base/x@y" has "@"; ' + GLOB_CHARACTERS),
+    ],
+)
+def test_bad_anonymous_pull(anonymous, message):
+    with pytest.raises(AccessError) as error:
+        access_document([PULL], USERS, anonymous)
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize(
+    'users, message',
+    [
+        ({'name': 'alice'}, 'registry_users must be a list of users, got a dict'),
+        ('alice', 'registry_users must be a list of users, got a str'),
+        (['alice:' + PASSWORD], 'registry_users[0] must be a dict with a name, got a str'),
+        ([{'name': 'alice'}, {'password': PASSWORD}], 'registry_users[1] needs a name (a non-empty string)'),
+        ([{'name': '', 'password': PASSWORD}], 'registry_users[0] needs a name (a non-empty string)'),
+        ([{'name': 7, 'password': PASSWORD}], 'registry_users[0] needs a name (a non-empty string)'),
+    ],
+)
+def test_bad_users(users, message):
+    with pytest.raises(AccessError) as error:
+        access_document([PULL], users, [])
+    assert str(error.value) == message
+    assert PASSWORD not in str(error.value)
+
+
+def test_errors_come_before_any_output():
+    """A bad rule after good ones, or bad anonymous globs after good rules, still fails the whole call."""
+    with pytest.raises(AccessError, match=r'^registry_access\[1\] '):
+        access_document([PULL, rule(actions=['pul'])], USERS, ['base/*'])
+    with pytest.raises(AccessError, match=r'^registry_anonymous_pull\[0\]: '):
+        access_document([PULL], USERS, ['{user}'])
+
+
+def test_unprintable_values_are_escaped_in_messages():
+    with pytest.raises(AccessError) as error:
+        access_document([rule(users=['*'], actions=['pull\x1b[31m'])], USERS, [])
+    assert '\x1b' not in str(error.value)
+    assert '"pull\\u001b[31m"' in str(error.value)
+
+
+def test_values_json_cannot_show_are_shown_with_repr():
+    with pytest.raises(AccessError) as error:
+        access_document([rule(actions={'pull'})], USERS, [])
+    assert str(error.value) == R0 + ": actions must be a list, got {'pull'}"
