@@ -214,6 +214,7 @@ def registry_tls_port_facts(
     upstream_host=DEFAULT_UPSTREAM_HOST,
     upstream_tls=False,
     nginx_port=DEFAULT_NGINX_PORT,
+    anonymous_pull_port=None,
 ):
     """The whole consistent set both roles use (docs/design.md, "registry_tls_port results")."""
     parsed = parse_host(host)
@@ -224,6 +225,14 @@ def registry_tls_port_facts(
     check_topology(topology)
     if not isinstance(upstream_tls, bool):
         raise EndpointError('upstream_tls must be true or false, got %r' % (upstream_tls,))
+
+    if anonymous_pull_port is not None:
+        anonymous_pull_port = parse_port(anonymous_pull_port, 'anonymous_pull_port')
+        if anonymous_pull_port == port:
+            raise EndpointError(
+                'anonymous_pull_port must differ from port (%d): the docker client sends a login only after'
+                ' a 401 on /v2/, so anonymous pulls and logins cannot share a port' % port
+            )
 
     client_endpoint = endpoint(parsed.name, port)
     client_url = registry_url(parsed.name, port)
@@ -238,6 +247,13 @@ def registry_tls_port_facts(
         'published_ports': [published_port(bind_address, port, client_facing_port)],
         'nginx_listen': '%d ssl' % nginx_port,
         'nginx_host_listen': nginx_host_listen(bind_address, port),
+        'anonymous_pull_endpoint': None if anonymous_pull_port is None else endpoint(parsed.name, anonymous_pull_port),
+        'anonymous_pull_certs_d_dir': (
+            None if anonymous_pull_port is None else docker_certs_dir(parsed.name, anonymous_pull_port)
+        ),
+        'nginx_anonymous_pull_listen': (
+            None if anonymous_pull_port is None else nginx_host_listen(bind_address, anonymous_pull_port)
+        ),
         'nginx_upstream': '%s://%s:%d' % ('https' if upstream_tls else 'http', upstream.literal, registry_port),
         'certs_d_dir': docker_certs_dir(parsed.name, port),
         'probe_url': client_url + '/v2/',

@@ -61,6 +61,11 @@ options:
     description: nginx's TLS port inside its container.
     type: int
     default: 443
+  anonymous_pull_port:
+    description:
+      - The host port of the nginx topology's anonymous pull server (C(registry_anonymous_pull_port)), if any.
+      - "Must differ from O(port): the docker client sends a login only after a 401 on C(/v2/)."
+    type: int
   certificate:
     description:
       - Path on the target of the PEM certificate served to clients (a chain after it is allowed).
@@ -163,6 +168,21 @@ nginx_host_listen:
   returned: success
   type: str
   sample: 127.0.0.1:44301 ssl
+nginx_anonymous_pull_listen:
+  description: Like RV(nginx_host_listen), for O(anonymous_pull_port); null without it.
+  returned: success
+  type: str
+  sample: 127.0.0.1:44302 ssl
+anonymous_pull_endpoint:
+  description: C(host:port) of O(anonymous_pull_port) as docker names it (C(docker pull host:port/base/x)); null without it.
+  returned: success
+  type: str
+  sample: r.example:44302
+anonymous_pull_certs_d_dir:
+  description: Like RV(certs_d_dir), for O(anonymous_pull_port); null without it.
+  returned: success
+  type: str
+  sample: /etc/docker/certs.d/r.example:44302
 nginx_upstream:
   description: nginx's C(proxy_pass) URL to the registry.
   returned: success
@@ -247,6 +267,7 @@ def main():
             upstream_host=dict(type='str', default='registry'),
             upstream_tls=dict(type='bool', default=False),
             nginx_port=dict(type='int', default=443),
+            anonymous_pull_port=dict(type='int'),
             certificate=dict(type='path'),
             private_key=dict(type='path', no_log=False),
             expiry_warning_days=dict(type='int', default=30),
@@ -265,6 +286,7 @@ def main():
             params['upstream_host'],
             params['upstream_tls'],
             params['nginx_port'],
+            params['anonymous_pull_port'],
         )
         if params['certificate']:
             if CRYPTOGRAPHY_IMPORT_ERROR:

@@ -235,6 +235,9 @@ def test_registry_tls_port_facts(
         'published_ports': published_ports,
         'nginx_listen': '443 ssl',
         'nginx_host_listen': nginx_host_listen,
+        'anonymous_pull_endpoint': None,
+        'anonymous_pull_certs_d_dir': None,
+        'nginx_anonymous_pull_listen': None,
         'nginx_upstream': 'http://registry:5000',
         'certs_d_dir': '/etc/docker/certs.d/' + expected_endpoint,
         'probe_url': 'https://%s/v2/' % expected_endpoint,
@@ -296,6 +299,14 @@ def test_design_md_example():
         (dict(upstream_host='172.18.0.2'), 'nginx_upstream', 'http://172.18.0.2:5000'),
         (dict(upstream_host='fd00::2', upstream_tls=True), 'nginx_upstream', 'https://[fd00::2]:5000'),
         (dict(nginx_port=8443), 'nginx_listen', '8443 ssl'),
+        (dict(anonymous_pull_port=44302), 'nginx_anonymous_pull_listen', '44302 ssl'),
+        (
+            dict(anonymous_pull_port='44302', bind_address='127.0.0.1'),
+            'nginx_anonymous_pull_listen',
+            '127.0.0.1:44302 ssl',
+        ),
+        (dict(anonymous_pull_port=44302, port=44301), 'anonymous_pull_endpoint', 'r.example:44302'),
+        (dict(anonymous_pull_port=44302), 'anonymous_pull_certs_d_dir', '/etc/docker/certs.d/r.example:44302'),
         (dict(nginx_port=8443, port=44301), 'published_ports', ['44301:8443']),
         (dict(nginx_port=8443, port=44301, topology='native'), 'published_ports', ['44301:5000']),
     ],
@@ -330,6 +341,15 @@ def test_registry_tls_port_facts_inner_ports(kwargs, key, value):
         ),
         (dict(host='r.example', topology='proxy'), "topology must be one of native, nginx_proxy, got 'proxy'"),
         (dict(host='r.example', upstream_tls='yes'), "upstream_tls must be true or false, got 'yes'"),
+        (
+            dict(host='r.example', port=44301, anonymous_pull_port=44301),
+            'anonymous_pull_port must differ from port (44301): the docker client sends a login only after'
+            ' a 401 on /v2/, so anonymous pulls and logins cannot share a port',
+        ),
+        (
+            dict(host='r.example', anonymous_pull_port=0),
+            'anonymous_pull_port must be an integer from 1 to 65535, got 0',
+        ),
         (
             dict(host='r.example', bind_address='any'),
             "bind_address 'any' must be an IPv4 or IPv6 address, or empty for all addresses",
