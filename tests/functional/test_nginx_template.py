@@ -15,7 +15,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ROLES = os.path.join(ROOT, "roles")
 TEMPLATE = os.path.join(ROLES, "registry_nginx_proxy", "templates", "nginx.conf.j2")
 NGINX_IMAGE = "privreg/nginx:1.22-debian"
-AUTH_JS = os.path.join(ROLES, "registry_nginx_proxy", "files", "registry_auth.js")
+# The njs code the role copies beside nginx.conf.
+JS_FILES = [
+    os.path.join(ROLES, "registry_nginx_proxy", "files", name) for name in ("registry_auth.js", "registry_access.js")
+]
 # Where the role mounts the folders in the container (roles/registry_nginx_proxy/vars/main.yml).
 CONTAINER_CONF = "/etc/nginx/registry/nginx.conf"
 AUTH_TMPFS = "/run/registry-auth"
@@ -64,8 +67,8 @@ def render(ansible_playbook, folder, **overrides):
         "registry_host": "registry.example",
         "registry_base_dir": str(folder),
         **overrides,
-        # The role reads it from its files/ folder; this play runs outside the role.
-        "_registry_nginx_auth_js": pathlib.Path(AUTH_JS).read_text(),
+        # The role reads them from its files/ folder; this play runs outside the role.
+        "_registry_nginx_js_files": {os.path.basename(path): pathlib.Path(path).read_text() for path in JS_FILES},
     }
     var_files = [os.path.join(ROLES, "registry_nginx_proxy", kind, "main.yml") for kind in ("defaults", "vars")]
     plays = [
@@ -81,6 +84,9 @@ def render(ansible_playbook, folder, **overrides):
                     "vars": {
                         "_common_topology": "nginx_proxy",
                         "_common_upstream_tls": "{{ registry_upstream_tls }}",
+                        "_common_anonymous_pull_port": (
+                            "{{ registry_anonymous_pull_port if registry_anonymous_pull | length > 0 else '' }}"
+                        ),
                     },
                 },
                 {"name": "fingerprint", "ansible.builtin.set_fact": {"_registry_tls_fingerprint": "test"}},
@@ -101,8 +107,9 @@ def nginx_t(folder, certs):
     auth = folder / "auth"
     auth.mkdir(exist_ok=True)
     (auth / "htpasswd").write_text("")
-    # The role copies the login cache's key function beside nginx.conf.
-    shutil.copy(AUTH_JS, folder / "nginx" / "registry_auth.js")
+    # The role copies the njs code beside nginx.conf.
+    for path in JS_FILES:
+        shutil.copy(path, folder / "nginx" / os.path.basename(path))
     return _docker(
         "run",
         "--rm",
@@ -179,6 +186,49 @@ def test_rendered_config_passes_nginx_t(ansible_playbook, tmp_path, certs, overr
         f"proxy_ssl_name {ssl_name};",
     }
     assert (upstream_checks <= config) == (ssl_name is not None)
+
+
+RULES = [{"repositories": ["**"], "users": ["*"], "actions": ["pull"]}]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "access", "anonymous"),
+    [
+        ({"registry_access": RULES}, True, False),
+        ({"registry_access": RULES, "registry_auth_cache_ttl": 0}, True, False),
+        ({"registry_anonymous_pull": ["base/*"], "registry_anonymous_pull_port": 44302}, False, True),
+        (
+            {"registry_access": RULES, "registry_anonymous_pull": ["base/*"], "registry_bind_address": "127.0.0.1"},
+            True,
+            True,
+        ),
+    ],
+)
+def test_access_rules_config_passes_nginx_t(ansible_playbook, tmp_path, certs, overrides, access, anonymous):
+    text = render(ansible_playbook, tmp_path, **overrides)
+    checked = nginx_t(tmp_path, certs)
+    assert checked.returncode == 0, checked.stderr
+    config = directives(text)
+    # njs runs the rules, with or without the login cache.
+    assert "load_module /etc/nginx/modules/ngx_http_js_module.so;" in config
+    assert "js_import registry_access from registry_access.js;" in config
+    assert "listen unix:/run/registry-auth/denied.sock;" in config
+    assert ("js_set $registry_access registry_access.decision;" in config) == access
+    # Allowed requests reach the registry, denied ones the denial server, in /v2/, @registry
+    # (which the blob location falls back to) and nowhere else.
+    assert text.count("proxy_pass $registry_access_upstream;") == (2 if access else 0)
+    assert ("if ($registry_access != allow) {" in config) == access
+    bind = "127.0.0.1:" if overrides.get("registry_bind_address") else ""
+    port = overrides.get("registry_anonymous_pull_port", 5444)
+    assert (f"listen {bind}{port} ssl;" in config) == anonymous
+    assert text.count("proxy_pass $registry_anonymous_upstream;") == (1 if anonymous else 0)
+
+
+def test_no_access_rules_no_access_code(ansible_playbook, tmp_path, certs):
+    """Without rules, requests go to the registry as before: no decision on the request path."""
+    text = render(ansible_playbook, tmp_path)
+    assert "registry_access" not in text.replace("# registry_access.js sha256", "")
+    assert "registry_denied" not in text
 
 
 # What /v2/ checks logins with: the cache (default 60 s) asks the bcrypt check only on a miss.
