@@ -19,7 +19,9 @@
 #          the inventory $PRIVREG_TESTBED_DIR/inventory.yml, wait for ssh and dockerd
 #   down   remove the hosts and their /var/lib/docker volumes (the images stay)
 #   status print the inventory when every host answers, exit 1 otherwise
-# Env: PRIVREG_TESTBED_DIR (default .tmp/testbed of the checkout): key, inventory.
+# Env: PRIVREG_TESTBED_DIR (default .tmp/testbed of the checkout): key, inventory;
+#      PRIVREG_TESTBED_CLIENT_RELEASE (default bookworm): the client's release;
+#      PRIVREG_TESTBED_TIMEOUT (default 120): seconds each host has to answer.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=env.sh
 source "$(dirname "$0")/env.sh"
@@ -31,8 +33,10 @@ NETWORK=privreg-testbed-net
 # A subnet of its own: the hosts' engines keep their default 172.17.0.0/16
 # bridge without overlapping the addresses they are reached on.
 SUBNET=172.30.213.0/24
-# host name:release; the client is a second bookworm host, the docker client of the tests.
-HOSTS=(privreg-testbed-bookworm:bookworm privreg-testbed-trixie:trixie privreg-testbed-client:bookworm)
+# host name:release; the client is a second host of a release (bookworm unless
+# PRIVREG_TESTBED_CLIENT_RELEASE says), the docker client of the tests.
+CLIENT_RELEASE="${PRIVREG_TESTBED_CLIENT_RELEASE:-bookworm}"
+HOSTS=(privreg-testbed-bookworm:bookworm privreg-testbed-trixie:trixie "privreg-testbed-client:$CLIENT_RELEASE")
 KEY="$TESTBED_DIR/id_ed25519"
 INVENTORY="$TESTBED_DIR/inventory.yml"
 # The modules of the roles need bcrypt, requests and cryptography (roles/_common/vars/main.yml):
@@ -97,9 +101,8 @@ EOF
 remove_rootfs() {
     local mount
     [ -d "$1" ] || return 0
-    for mount in $(awk -v root="$1/" 'index($2, root) == 1 {print $2}' /proc/mounts | sort -r); do
-        umount -l "$mount"
-    done
+    awk -v root="$1/" 'index($2, root) == 1 {print $2}' /proc/mounts | sort -r \
+        | while read -r mount; do umount -l "$mount"; done
     rm -rf --one-file-system "$1"
 }
 
@@ -168,11 +171,15 @@ start_host() {
     fi
     # --cgroupns host and the cgroup tree: the host's dockerd runs its containers
     # in cgroups (v1 here); /var/lib/docker on a volume, as overlay2 can't sit on overlay.
+    # /proc/sys is read-only in a container: dockerd 26 (trixie) then fails to
+    # start a container on a bridge network, as it can't turn IPv6 off on its
+    # interface, unless this variable lets it go on (20.10 does not try).
     docker run -d --name "$name" --hostname "$name" --network "$NETWORK" \
         --cap-add ALL --cap-drop SYS_RESOURCE \
         --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
         --cgroupns host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
         -v "$name-docker:/var/lib/docker" \
+        -e DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1 \
         -v "$KEY.pub:/etc/privreg-testbed/authorized_keys:ro" \
         --label privreg.testbed=1 \
         "$IMAGE_REPO:$release" >/dev/null
