@@ -19,6 +19,11 @@ builds new RegExp('^(?:' + pieces, None replaced by the escaped user name,
 + ')$'). The user's name is left to njs because "*" rules serve every user,
 including users added after the document was written.
 
+nginx reads the document on every request, where parsing nested JSON and
+looping over rules in njs cost more than the request itself: access_matchers()
+folds it into one regular expression per action (over "<user>\\n<repository>",
+{user} a back-reference to the user), which is what the role writes for nginx.
+
 Pure functions: no I/O, no Ansible imports. Bad input raises AccessError with
 a message that names the rule and says what is wrong; it never holds a
 password.
@@ -51,6 +56,13 @@ MAX_WILDCARDS = 2
 _GLOB_CHARACTER = re.compile(r'[a-z0-9._/*-]')
 _UPPER_CASE = re.compile(r'[A-Z]')
 _SEGMENT_PARTS = re.compile(r'(\{user\}|\*)')
+
+
+MATCHERS_VERSION = 2
+# Matches nothing: an action no rule grants.
+_NEVER = '(?!)'
+# Any user name: no name holds a newline (the separator of "<user>\n<repository>").
+_ANY_USER_NAME = '[^\\n]*'
 
 
 class AccessError(ValueError):
@@ -289,3 +301,41 @@ def _show(value):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     except (TypeError, ValueError):
         return repr(value)
+
+
+def access_matchers(document):
+    """What nginx's njs code reads on every request, from an access_document().
+
+    One regular expression (source text) per action: pull, push and delete
+    over "<user>\\n<repository>", catalog over "<user>", anonymous over
+    "<repository>"; anchored, with only the fragments of the patterns, user
+    names escaped, and {user} as a back-reference to the user's name (each
+    rule's alternative captures it in its one group). A request is allowed
+    when each action it needs matches, so rules still add up as before.
+    """
+    matchers = {'version': MATCHERS_VERSION}
+    for action in ('pull', 'push', 'delete'):
+        alternatives = []
+        for rule in document['rules']:
+            if action not in rule['actions']:
+                continue
+            group = len(alternatives) + 1
+            globs = '|'.join(
+                ''.join('(?:\\%d)' % group if piece is None else piece for piece in pattern)
+                for pattern in rule['repositories']
+            )
+            alternatives.append('(%s)\\n(?:%s)' % (_users_source(rule['users']), globs))
+        matchers[action] = _anchored(alternatives)
+    matchers['catalog'] = _anchored(
+        ['(?:%s)' % _users_source(rule['users']) for rule in document['rules'] if 'catalog' in rule['actions']]
+    )
+    matchers['anonymous'] = _anchored(['(?:%s)' % ''.join(pattern) for pattern in document['anonymous']])
+    return matchers
+
+
+def _users_source(users):
+    return _ANY_USER_NAME if ANY_USER in users else '|'.join(re.escape(user) for user in users)
+
+
+def _anchored(alternatives):
+    return '^(?:%s)$' % ('|'.join(alternatives) if alternatives else _NEVER)

@@ -8,8 +8,9 @@
 // the denial server, which answers 403 with the registry's own error body.
 //
 // The rules come from access.json (the role writes it from the inventory,
-// checked by the registry_access_document filter), read on every request, so
-// a re-run changes them without a reload. Anything this code cannot read or
+// checked by the registry_access_document filter and folded into one regular
+// expression per action by registry_access_matchers), read on every request,
+// so a re-run changes them without a reload. Anything this code cannot read or
 // parse is denied.
 //
 // The registry reads a request this way (distribution 2.8 and 3.x, gorilla
@@ -203,33 +204,14 @@ function requirements(r) {
     return needed;
 }
 
-function escapeRegExp(text) {
-    return text.replace(/[\\^$.*+?()[\]{}|\/-]/g, '\\$&');
-}
-
-// A pattern of access.json: regular-expression pieces, null for the user's name.
-function matches(pattern, user, name) {
-    var source = pattern.map(function (piece) {
-        return piece === null ? escapeRegExp(user === null ? '' : user) : piece;
-    }).join('');
-    if (user === null && pattern.indexOf(null) >= 0) {
-        return false;
+// access.json holds one regular expression per action (registry_access_matchers):
+// pull, push and delete over "<user>\n<repository>", catalog over the user,
+// anonymous over the repository. One test per action a request needs.
+function granted(matchers, user, need) {
+    if (need[0] === null) {
+        return new RegExp(matchers.catalog).test(user);
     }
-    return new RegExp('^(?:' + source + ')$').test(name);
-}
-
-function granted(rules, user, need) {
-    return rules.some(function (rule) {
-        if (rule.actions.indexOf(need[1]) < 0) {
-            return false;
-        }
-        if (rule.users.indexOf('*') < 0 && rule.users.indexOf(user) < 0) {
-            return false;
-        }
-        return need[0] === null || rule.repositories.some(function (pattern) {
-            return matches(pattern, user, need[0]);
-        });
-    });
+    return new RegExp(matchers[need[1]]).test(user + '\n' + need[0]);
 }
 
 function accessDocument(r) {
@@ -245,7 +227,8 @@ function loginUser(r) {
     }
     var decoded = Buffer.from(found[1], 'base64').toString();
     var colon = decoded.indexOf(':');
-    return colon > 0 ? decoded.slice(0, colon) : null;
+    // No account's name holds a newline, the separator of what the matchers read.
+    return colon > 0 && decoded.lastIndexOf('\n', colon) < 0 ? decoded.slice(0, colon) : null;
 }
 
 function decision(r) {
@@ -255,9 +238,9 @@ function decision(r) {
         if (needed === null || user === null) {
             return DENY;
         }
-        var rules = accessDocument(r).rules;
+        var matchers = accessDocument(r);
         return needed.every(function (need) {
-            return granted(rules, user, need);
+            return granted(matchers, user, need);
         }) ? ALLOW : DENY;
     } catch (e) {
         return DENY;
@@ -272,11 +255,9 @@ function anonymous(r) {
         if (needed === null || (r.method !== 'GET' && r.method !== 'HEAD')) {
             return DENY;
         }
-        var patterns = accessDocument(r).anonymous;
+        var anonymous = new RegExp(accessDocument(r).anonymous);
         return needed.every(function (need) {
-            return need[0] !== null && need[1] === 'pull' && patterns.some(function (pattern) {
-                return matches(pattern, null, need[0]);
-            });
+            return need[0] !== null && need[1] === 'pull' && anonymous.test(need[0]);
         }) ? ALLOW : DENY;
     } catch (e) {
         return DENY;

@@ -13,7 +13,7 @@ USERS = [{'name': 'alice', 'password': 'S3cret-pw'}, {'name': 'bob', 'state': 'a
 
 
 def test_filter_names():
-    assert sorted(FILTERS) == ['registry_access_document']
+    assert sorted(FILTERS) == ['registry_access_document', 'registry_access_matchers']
 
 
 def test_registry_access_document_filter():

@@ -11,6 +11,7 @@ from ansible_collections.privreg.registry.plugins.module_utils._access import (
     ACTIONS,
     AccessError,
     access_document,
+    access_matchers,
     access_rules_enabled,
     glob_pattern,
 )
@@ -501,3 +502,59 @@ def test_values_json_cannot_show_are_shown_with_repr():
     with pytest.raises(AccessError) as error:
         access_document([rule(actions={'pull'})], USERS, [])
     assert str(error.value) == R0 + ": actions must be a list, got {'pull'}"
+
+
+# ---- access_matchers: what nginx reads -----------------------------------------------------------
+
+MATCHER_RULES = [
+    {'repositories': ['base/*', 'library/**'], 'users': ['*'], 'actions': ['pull']},
+    {'repositories': ['{user}/**', 'team-{user}/*'], 'users': ['*'], 'actions': ['pull', 'push']},
+    {'repositories': ['**'], 'users': ['alice', 'd.o-t'], 'actions': ['pull', 'push', 'delete', 'catalog']},
+]
+MATCHER_USERS = [{'name': 'alice'}, {'name': 'bob'}, {'name': 'd.o-t'}, {'name': 'b1'}]
+
+
+def _matchers():
+    return access_matchers(access_document(MATCHER_RULES, MATCHER_USERS, ['base/*']))
+
+
+@pytest.mark.parametrize(
+    'action, user, name, allowed',
+    [
+        ('pull', 'bob', 'base/x', True),
+        ('pull', 'bob', 'base/x/y', False),
+        ('pull', 'bob', 'library/a/b', True),
+        ('pull', 'bob', 'library', False),
+        ('push', 'bob', 'base/x', False),
+        ('push', 'bob', 'bob/app', True),
+        ('push', 'bob', 'bob/a/b', True),
+        ('push', 'bob', 'bob', False),
+        ('push', 'bob', 'team-bob/app', True),
+        ('push', 'bob', 'team-bob/a/b', False),
+        ('push', 'bob', 'alice/app', False),
+        # the back-reference is the whole name: b1 is not b, nor bob's prefix
+        ('push', 'b', 'b1/app', False),
+        ('push', 'b1', 'b1/app', True),
+        ('push', 'b1', 'b10/app', False),
+        ('delete', 'bob', 'bob/app', False),
+        ('delete', 'alice', 'bob/app', True),
+        # user names are escaped: the dot is a dot
+        ('delete', 'd.o-t', 'x/y', True),
+        ('delete', 'dxo-t', 'x/y', False),
+    ],
+)
+def test_matchers_decide_as_the_rules_say(action, user, name, allowed):
+    source = _matchers()[action]
+    assert bool(re.search(source, user + '\n' + name)) is allowed
+
+
+def test_matchers_catalog_anonymous_and_nothing():
+    matchers = _matchers()
+    assert matchers['version'] == 2
+    assert re.search(matchers['catalog'], 'alice') and re.search(matchers['catalog'], 'd.o-t')
+    assert not re.search(matchers['catalog'], 'bob')
+    assert re.search(matchers['anonymous'], 'base/x') and not re.search(matchers['anonymous'], 'bob/x')
+    empty = access_matchers(access_document([], MATCHER_USERS, []))
+    for key in ('pull', 'push', 'delete', 'catalog', 'anonymous'):
+        assert empty[key] == '^(?:(?!))$'
+        assert not re.search(empty[key], 'alice\nbase/x')
