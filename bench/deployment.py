@@ -131,6 +131,11 @@ def print_load_after():
     print(f"# {load_average()} (1/5/15 min) after")
 
 
+def report(label, value, command, label_width=56, value_width=30):
+    """One figure: its label, its value and the command that produced it."""
+    print(f"{label:<{label_width}} {value:>{value_width}}   {command}")
+
+
 def spread(values, unit_format="{:.1f}"):
     """median (min..max, n runs) of ``values``."""
     values = sorted(values)
