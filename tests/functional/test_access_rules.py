@@ -11,6 +11,7 @@ endpoint (nginx, njs, the registry behind it) or the real docker client.
 Names are privreg-molecule-access-* so scripts/test-molecule.sh sweeps leftovers.
 """
 
+import base64
 import json
 import os
 import subprocess
@@ -244,15 +245,20 @@ def run(*command, stdin=None, env=None):
     return subprocess.run(list(command), input=stdin, capture_output=True, text=True, env=env, check=False)
 
 
+def one_layer_image(folder, size):
+    """A local image FROM scratch with one layer of ``size`` random bytes (nothing to pull)."""
+    folder.mkdir()
+    (folder / "layer.bin").write_bytes(os.urandom(size))
+    (folder / "Dockerfile").write_text("FROM scratch\nCOPY layer.bin /layer.bin\n")
+    image = "privreg-molecule-access-image:%s" % os.urandom(4).hex()
+    assert docker("build", "-q", "-t", image, str(folder)).returncode == 0
+    return image
+
+
 def test_the_docker_client_is_denied_and_pulls_anonymously(access, tmp_path):
     """docker push as bob to a read-only repository prints the registry's denial and does not
     retry; with no login at all, docker pulls base/* from the anonymous port."""
-    context = tmp_path / "context"
-    context.mkdir()
-    (context / "layer.bin").write_bytes(os.urandom(100000))
-    (context / "Dockerfile").write_text("FROM scratch\nCOPY layer.bin /layer.bin\n")
-    image = "privreg-molecule-access-image:%s" % os.urandom(4).hex()
-    assert docker("build", "-q", "-t", image, str(context)).returncode == 0
+    image = one_layer_image(tmp_path / "context", 100000)
     endpoint = "localhost:%d" % access.site.port
     anonymous = "localhost:%d" % access.anonymous_port
     tags = [endpoint + "/base/tool:1", endpoint + "/bob/tool:1", anonymous + "/base/tool:1"]
@@ -289,6 +295,46 @@ def test_the_docker_client_is_denied_and_pulls_anonymously(access, tmp_path):
     finally:
         for tag in tags:
             docker("rmi", tag)
+        docker("rmi", image)
+
+
+def skopeo_copy(image, destination, cert_dir, authfile=None, creds=None):
+    login = ["--authfile", authfile] if authfile else ["--dest-creds", creds]
+    return run("skopeo", "copy", *login, "--dest-cert-dir", cert_dir, "docker-daemon:" + image, destination)
+
+
+def skopeo_inspect_anonymously(reference, cert_dir):
+    return run("skopeo", "inspect", "--no-creds", "--cert-dir", cert_dir, reference)
+
+
+def test_skopeo_meets_the_same_rules(access, tmp_path):
+    """skopeo, the second client: bob copies into his namespace and is denied base/; without any
+    login it reads base/* on the anonymous port and nothing else."""
+    endpoint = "localhost:%d" % access.site.port
+    anonymous = "localhost:%d" % access.anonymous_port
+    image = one_layer_image(tmp_path / "context", 30000)
+    authfile = str(tmp_path / "bob-auth.json")
+    login = base64.b64encode(("bob:" + access.site.passwords[1]).encode()).decode()
+    with open(os.open(authfile, os.O_WRONLY | os.O_CREAT, 0o600), "w") as stream:
+        json.dump({"auths": {endpoint: {"auth": login}}}, stream)
+    cert_dir = "/etc/docker/certs.d/" + endpoint
+    try:
+        copied = skopeo_copy(image, "docker://%s/bob/skopeo:1" % endpoint, cert_dir, authfile=authfile)
+        assert copied.returncode == 0, copied.stderr
+        refused = skopeo_copy(image, "docker://%s/base/skopeo:1" % endpoint, cert_dir, authfile=authfile)
+        assert refused.returncode != 0
+        assert "requested access to the resource is denied" in refused.stderr, refused.stderr
+        # alice may push there; base/* is public on the anonymous port.
+        alice = "alice:" + access.site.passwords[0]
+        alice_copy = skopeo_copy(image, "docker://%s/base/skopeo:1" % endpoint, cert_dir, creds=alice)
+        assert alice_copy.returncode == 0, alice_copy.stderr
+        anonymous_dir = "/etc/docker/certs.d/" + anonymous
+        public = skopeo_inspect_anonymously("docker://%s/base/skopeo:1" % anonymous, anonymous_dir)
+        assert public.returncode == 0, public.stderr
+        private = skopeo_inspect_anonymously("docker://%s/bob/skopeo:1" % anonymous, anonymous_dir)
+        assert private.returncode != 0
+        assert "denied" in private.stderr, private.stderr
+    finally:
         docker("rmi", image)
 
 
