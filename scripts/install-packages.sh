@@ -15,6 +15,8 @@ PACKAGES=(
     apache2-utils    # htpasswd, ab
     curl             # probes in tests
     skopeo           # a second registry client in tests (test_clients_multilayer.py)
+    debootstrap      # the root filesystems of the SSH test hosts (scripts/testbed.sh)
+    openssh-client   # ansible and the tests reach those hosts over SSH
     openssl          # test certificates
     iptables         # dockerd's bridge networking and published ports
     shellcheck       # ansible-test sanity skips its shellcheck test without it

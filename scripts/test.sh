@@ -19,6 +19,14 @@ stage "local images";      bash scripts/build-images.sh
 stage "unit and functional tests"
 pytest
 stage "molecule scenarios"; bash scripts/test-molecule.sh
+stage "remote hosts over SSH (Debian 12 and 13)"
+bash scripts/testbed.sh build
+bash scripts/testbed.sh up
+# The hosts go away whatever the tests did; the images stay for the next run.
+trap 'bash scripts/testbed.sh down' EXIT
+PRIVREG_TESTBED_REQUIRED=1 pytest tests/remote
+bash scripts/testbed.sh down
+trap - EXIT
 stage "quality gates";     bash scripts/lint.sh
 stage "galaxy build and install"; bash scripts/test-galaxy-install.sh
 stage "done"

@@ -14,7 +14,7 @@
 #
 # Usage: testbed.sh build | up | down | status
 #   build  debootstrap bookworm and trixie once, imported as
-#          privreg-testbed/debian:<release> (a release whose image exists is skipped)
+#          privreg-testbed/debian:<release>-<recipe> (an image of this recipe is reused)
 #   up     start privreg-testbed-bookworm, -trixie and -client (bookworm), write
 #          the inventory $PRIVREG_TESTBED_DIR/inventory.yml, wait for ssh and dockerd
 #   down   remove the hosts and their /var/lib/docker volumes (the images stay)
@@ -28,6 +28,9 @@ source "$(dirname "$0")/env.sh"
 
 TESTBED_DIR="${PRIVREG_TESTBED_DIR:-$PRIVREG_ROOT/.tmp/testbed}"
 IMAGE_REPO=privreg-testbed/debian
+# The images are tagged <release>-<the start of this script's sha256>: a change
+# to the recipe (packages, user, init) builds new ones instead of reusing old.
+RECIPE="$(sha256sum "$0" | cut -c1-12)"
 RELEASES=(bookworm trixie)
 NETWORK=privreg-testbed-net
 # A subnet of its own: the hosts' engines keep their default 172.17.0.0/16
@@ -39,12 +42,11 @@ CLIENT_RELEASE="${PRIVREG_TESTBED_CLIENT_RELEASE:-bookworm}"
 HOSTS=(privreg-testbed-bookworm:bookworm privreg-testbed-trixie:trixie "privreg-testbed-client:$CLIENT_RELEASE")
 KEY="$TESTBED_DIR/id_ed25519"
 INVENTORY="$TESTBED_DIR/inventory.yml"
-# The modules of the roles need bcrypt, requests and cryptography (roles/_common/vars/main.yml):
-# in the image, the role's install task is simply ok and the runs don't wait on apt.
-# python3-apt: Ansible's apt module needs it (check mode fails without it).
-# python3-cffi-backend by name: debootstrap does not resolve the virtual
-# python3-cffi-backend-api-* that bcrypt and cryptography depend on.
-PACKAGES=docker.io,openssh-server,sudo,python3,python3-apt,python3-bcrypt,python3-cffi-backend,python3-requests,python3-cryptography,iproute2,iptables,ca-certificates,procps
+# What a minimal Debian server has, plus its engine and sshd. Not the Python
+# libraries of the roles' modules (bcrypt, requests, cryptography) nor
+# python3-apt: the roles and Ansible's apt module install those on a first
+# run, as they must on a sysadmin's fresh host.
+PACKAGES=docker.io,openssh-server,sudo,python3,iproute2,iptables,ca-certificates,procps
 # From trixie on, the docker CLI is its own package (docker.io only recommends
 # it, and debootstrap installs no recommends).
 packages_of() {
@@ -134,7 +136,7 @@ build_release() {
     timed "$release import" sh -c "tar -C '$rootfs' -c . | docker import \
         -c 'CMD [\"/usr/local/sbin/privreg-testbed-init\"]' \
         -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-        - '$IMAGE_REPO:$release' >/dev/null"
+        - '$IMAGE_REPO:$release-$RECIPE' >/dev/null"
     remove_rootfs "$rootfs"
 }
 
@@ -143,8 +145,8 @@ cmd_build() {
     command -v debootstrap >/dev/null || die "debootstrap not found: apt-get install debootstrap"
     mkdir -p "$TESTBED_DIR"
     for release in "${RELEASES[@]}"; do
-        if docker image inspect "$IMAGE_REPO:$release" >/dev/null 2>&1; then
-            say "$IMAGE_REPO:$release exists, skipped"
+        if docker image inspect "$IMAGE_REPO:$release-$RECIPE" >/dev/null 2>&1; then
+            say "$IMAGE_REPO:$release-$RECIPE exists, skipped"
             continue
         fi
         timed "$release build" build_release "$release"
@@ -164,7 +166,8 @@ ssh_host() {
 
 start_host() {
     local name="$1" release="$2"
-    docker image inspect "$IMAGE_REPO:$release" >/dev/null 2>&1 || die "no image $IMAGE_REPO:$release: run testbed.sh build"
+    docker image inspect "$IMAGE_REPO:$release-$RECIPE" >/dev/null 2>&1 \
+        || die "no image $IMAGE_REPO:$release-$RECIPE: run testbed.sh build"
     if docker container inspect "$name" >/dev/null 2>&1; then
         say "$name exists, kept"
         return
@@ -182,7 +185,7 @@ start_host() {
         -e DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1 \
         -v "$KEY.pub:/etc/privreg-testbed/authorized_keys:ro" \
         --label privreg.testbed=1 \
-        "$IMAGE_REPO:$release" >/dev/null
+        "$IMAGE_REPO:$release-$RECIPE" >/dev/null
 }
 
 # Waits until deploy gets in over ssh and sudo reaches the host's own dockerd.

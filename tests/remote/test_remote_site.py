@@ -75,7 +75,7 @@ def site(request, testbed, image_archives, tmp_path_factory, timed):
     release, topology = request.param
     workdir = tmp_path_factory.mktemp(topology)
     deployment = RemoteSite(testbed, release, topology, image_archives, workdir)
-    _, output = timed("deploy %s" % deployment.label, deployment.play)
+    _changed, output = timed("deploy %s" % deployment.label, deployment.play)
     # what the first run did on the host (interpreter, apt, image loads), to read after a run
     (workdir / "deploy.log").write_text(output)
     return deployment
