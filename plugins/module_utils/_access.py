@@ -6,23 +6,19 @@
 
 """Who may do what to which repository: registry_access as a document for nginx.
 
-The inventory says it with globs (registry_access, registry_anonymous_pull);
-nginx's njs code decides each request from the document access_document()
-returns. All the parsing and checking happens here, at deploy time, so that a
-typo fails the run with a message instead of locking users out (or letting
-everyone in) at request time, and so that the njs side stays a loop over
-ready-made regular expressions.
+The inventory says it with globs (registry_access, registry_anonymous_pull).
+access_document() checks them and gives each repository glob as a PATTERN: a
+list of pieces, each a regular expression fragment (str) or None for the
+authenticated user's name. All the parsing and checking happens here, at
+deploy time, so that a typo fails the run with a message instead of locking
+users out (or letting everyone in) at request time.
 
-A repository glob becomes a PATTERN: a list of pieces, each a regular
-expression fragment (str) or None for the authenticated user's name. njs
-builds new RegExp('^(?:' + pieces, None replaced by the escaped user name,
-+ ')$'). The user's name is left to njs because "*" rules serve every user,
-including users added after the document was written.
-
-nginx reads the document on every request, where parsing nested JSON and
-looping over rules in njs cost more than the request itself: access_matchers()
-folds it into one regular expression per action (over "<user>\\n<repository>",
-{user} a back-reference to the user), which is what the role writes for nginx.
+nginx's njs code decides each request from what access_matchers() folds that
+document into: one regular expression per action (over "<user>\\n<repository>",
+each None a back-reference to the user, as "*" rules serve every user,
+including users added after the file was written). Parsing the nested
+document and looping over rules in njs on every request cost more than the
+request itself; one regular expression per action does not.
 
 Pure functions: no I/O, no Ansible imports. Bad input raises AccessError with
 a message that names the rule and says what is wrong; it never holds a

@@ -1,4 +1,4 @@
-"""Access rules: globs to the patterns njs tests, and every way an inventory can get them wrong."""
+"""Access rules: globs to the expressions nginx tests, and every way an inventory can get them wrong."""
 
 from __future__ import annotations
 
@@ -26,13 +26,11 @@ USERS = [
 PULL = {'repositories': ['**'], 'users': ['*'], 'actions': ['pull']}
 
 
-def njs_regexp(pieces, user):
-    """The regular expression registry_auth.js builds: None is the escaped user name."""
-    return re.compile('^(?:' + ''.join(re.escape(user) if piece is None else piece for piece in pieces) + ')$')
-
-
 def matches(glob, name, user='alice'):
-    return njs_regexp(glob_pattern(glob), user).match(name) is not None
+    """Whether ``user`` may pull ``name`` by a rule of ``glob`` alone, decided as nginx decides:
+    the pull expression access_matchers() writes, on "<user>\\n<repository>"."""
+    document = access_document([{'repositories': [glob], 'users': ['*'], 'actions': ['pull']}], [{'name': user}], [])
+    return re.search(access_matchers(document)['pull'], user + '\n' + name) is not None
 
 
 def rule(**changes):
@@ -134,7 +132,7 @@ def test_fragments_use_the_simple_syntax_only(glob):
         ('my_app-2', 'my_app-2', 'alice', True),
     ],
 )
-def test_patterns_match_as_njs_will(glob, name, user, expected):
+def test_patterns_match_as_nginx_decides(glob, name, user, expected):
     assert matches(glob, name, user) is expected
 
 
