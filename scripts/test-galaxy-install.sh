@@ -3,7 +3,7 @@
 # tarball installed into an empty collections path, then used from there only
 # (ansible-doc of every module and filter, the playbook privreg.registry.site
 # syntax-checked). Galaxy is unreachable: --offline and --no-deps; the
-# dependencies community.docker and community.crypto come with the ansible
+# dependencies community.docker, community.crypto and community.general come with the ansible
 # package (its own collections path, which Ansible always searches).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=env.sh
