@@ -6,6 +6,10 @@ PRIVREG_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PRIVREG_ROOT
 PRIVREG_VENV="${PRIVREG_VENV:-$PRIVREG_ROOT/.venv}"
 export PRIVREG_VENV
+# The SSH test bed's key, inventory and image archives (scripts/testbed.sh);
+# the remote Molecule scenarios read them from here.
+PRIVREG_TESTBED_DIR="${PRIVREG_TESTBED_DIR:-$PRIVREG_ROOT/.tmp/testbed}"
+export PRIVREG_TESTBED_DIR
 PRIVREG_COLLECTIONS="$PRIVREG_ROOT/.tmp/collections"
 export PRIVREG_COLLECTIONS
 

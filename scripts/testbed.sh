@@ -16,21 +16,21 @@
 #   build  debootstrap bookworm and trixie once, imported as
 #          privreg-testbed/debian:<release>-<recipe> (an image of this recipe is reused)
 #   up     start privreg-testbed-bookworm, -trixie and -client (bookworm), write
-#          the inventory $PRIVREG_TESTBED_DIR/inventory.yml, wait for ssh and dockerd
+#          the inventory $PRIVREG_TESTBED_DIR/inventory.yml, wait for ssh and dockerd;
+#          save the local images to $PRIVREG_TESTBED_DIR/images/{registry,nginx}.tar,
+#          the archives the plays copy to the hosts (they can pull nothing)
 #   down   remove the hosts and their /var/lib/docker volumes (the images stay)
 #   status print the inventory when every host answers, exit 1 otherwise
-# Env: PRIVREG_TESTBED_DIR (default .tmp/testbed of the checkout): key, inventory;
+# Env: PRIVREG_TESTBED_DIR (scripts/env.sh: .tmp/testbed of the checkout): key,
+#      inventory, image archives;
 #      PRIVREG_TESTBED_CLIENT_RELEASE (default bookworm): the client's release;
 #      PRIVREG_TESTBED_TIMEOUT (default 120): seconds each host has to answer.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=env.sh
 source "$(dirname "$0")/env.sh"
 
-TESTBED_DIR="${PRIVREG_TESTBED_DIR:-$PRIVREG_ROOT/.tmp/testbed}"
+TESTBED_DIR="$PRIVREG_TESTBED_DIR"
 IMAGE_REPO=privreg-testbed/debian
-# The images are tagged <release>-<the start of this script's sha256>: a change
-# to the recipe (packages, user, init) builds new ones instead of reusing old.
-RECIPE="$(sha256sum "$0" | cut -c1-12)"
 RELEASES=(bookworm trixie)
 NETWORK=privreg-testbed-net
 # A subnet of its own: the hosts' engines keep their default 172.17.0.0/16
@@ -42,11 +42,12 @@ CLIENT_RELEASE="${PRIVREG_TESTBED_CLIENT_RELEASE:-bookworm}"
 HOSTS=(privreg-testbed-bookworm:bookworm privreg-testbed-trixie:trixie "privreg-testbed-client:$CLIENT_RELEASE")
 KEY="$TESTBED_DIR/id_ed25519"
 INVENTORY="$TESTBED_DIR/inventory.yml"
-# What a minimal Debian server has, plus its engine and sshd. Not the Python
+# What a minimal Debian server has, plus its engine, sshd and curl (the tests'
+# client checks status codes with it). Not the Python
 # libraries of the roles' modules (bcrypt, requests, cryptography) nor
 # python3-apt: the roles and Ansible's apt module install those on a first
 # run, as they must on a sysadmin's fresh host.
-PACKAGES=docker.io,openssh-server,sudo,python3,iproute2,iptables,ca-certificates,procps
+PACKAGES=docker.io,openssh-server,sudo,python3,iproute2,iptables,ca-certificates,procps,curl
 # From trixie on, the docker CLI is its own package (docker.io only recommends
 # it, and debootstrap installs no recommends).
 packages_of() {
@@ -151,6 +152,9 @@ cmd_build() {
         fi
         timed "$release build" build_release "$release"
     done
+    # Images of older recipes are of no use: removed unless a host still runs one.
+    docker image ls "$IMAGE_REPO" --format '{{.Repository}}:{{.Tag}}' | grep -v -- "-$RECIPE\$" \
+        | xargs -r docker image rm >/dev/null 2>&1 || true
 }
 
 host_address() {
@@ -223,6 +227,11 @@ write_inventory() {
     mv "$INVENTORY.new" "$INVENTORY"
 }
 
+# build-images.sh's chatter is not the test bed's.
+save_images() {
+    bash "$PRIVREG_ROOT/scripts/build-images.sh" --save "$TESTBED_DIR/images" >/dev/null
+}
+
 cmd_up() {
     local entry start=$SECONDS
     mkdir -p "$TESTBED_DIR"
@@ -232,6 +241,7 @@ cmd_up() {
     for entry in "${HOSTS[@]}"; do start_host "${entry%%:*}" "${entry#*:}"; done
     for entry in "${HOSTS[@]}"; do timed "${entry%%:*} answers" wait_host "${entry%%:*}"; done
     write_inventory
+    timed "image archives" save_images
     say "up in $((SECONDS - start))s; inventory: $INVENTORY"
 }
 
@@ -256,6 +266,13 @@ cmd_status() {
     done
     cat "$INVENTORY"
 }
+
+# The images are tagged <release>-<recipe>, the recipe being the start of the
+# sha256 of what makes an image (packages, user, init, build steps): a change
+# to it builds new images instead of reusing old ones; a change elsewhere in
+# this script does not.
+RECIPE="$({ declare -f packages_of write_init debootstrap_release build_release; echo "$PACKAGES"; } \
+    | sha256sum | cut -c1-12)"
 
 case "${1:-}" in
     build) cmd_build ;;
