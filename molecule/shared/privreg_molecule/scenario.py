@@ -11,11 +11,14 @@ Fixtures (module scope):
     users     {name: password} of conf["registry_users"]
     endpoint  what clients type: host, then ``:port`` unless 443 (the collection's own rule)
     client    a RegistryClient (registry_client.py) for that endpoint, with its own docker config
+    inventory Molecule's inventory folder (inventory_folder)
 
 Steps:
     converge(extra_vars, tmp_path, *options)  run the scenario's converge playbook again, as Molecule does
+    inventory_folder()              the inventory Molecule runs its playbooks with
     converge_playbook()             that playbook's path (.config/molecule/converge.yml)
     recap(output)                   the PLAY RECAP counters of that run
+    recaps(output)                  the same for every host of the run
     task_status(output, task_name)  ok / changed / skipping of a task in that run's output
     started_at(host, container)     the container's State.StartedAt (restarts change it)
     push_pull_round_trip(...)       login, push a multi-layer image, remove, pull back, logout, denied
@@ -57,6 +60,19 @@ def started_at(host, name):
     return host.check_output("docker inspect -f '{{.State.StartedAt}}' %s", name)
 
 
+def inventory_folder():
+    """Molecule's inventory folder: the file it generates from the platforms,
+    group_vars, host_vars, and what a scenario links there (the remote
+    scenarios link the test bed's hosts). Molecule runs its playbooks with the
+    folder, so every file in it counts."""
+    return os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
+
+
+@pytest.fixture(scope="module")
+def inventory():
+    return inventory_folder()
+
+
 def converge_playbook():
     """The converge playbook Molecule ran for this scenario, as an absolute path.
 
@@ -83,7 +99,7 @@ def converge(extra_vars, tmp_path, *options):
         [
             "ansible-playbook",
             "-i",
-            os.environ["MOLECULE_INVENTORY_FILE"],
+            inventory_folder(),
             converge_playbook(),
             "-e",
             f"@{extra}",
@@ -97,11 +113,22 @@ def converge(extra_vars, tmp_path, *options):
     return run.stdout
 
 
-def recap(output):
-    """The PLAY RECAP counters of the target as a dict: {"ok": 30, "changed": 0, ...}."""
+def recaps(output):
+    """The PLAY RECAP counters of every host as {host: {"ok": 30, "changed": 0, ...}}."""
     lines = output.splitlines()
-    line = lines[lines.index(next(line for line in lines if line.startswith("PLAY RECAP"))) + 1]
-    return {key: int(value) for key, value in (item.split("=") for item in line.split(":", 1)[1].split())}
+    start = lines.index(next(line for line in lines if line.startswith("PLAY RECAP"))) + 1
+    counters = {}
+    for line in lines[start:]:
+        if ":" not in line or "=" not in line:
+            break
+        host, items = line.split(":", 1)
+        counters[host.strip()] = {key: int(value) for key, value in (item.split("=") for item in items.split())}
+    return counters
+
+
+def recap(output):
+    """The PLAY RECAP counters of the target (the first host) as a dict: {"ok": 30, "changed": 0, ...}."""
+    return next(iter(recaps(output).values()))
 
 
 def task_status(output, task_name):
