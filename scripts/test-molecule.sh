@@ -3,6 +3,8 @@
 # of them even when one fails, prints one summary line per scenario and exits
 # non-zero if any failed. Then removes what a failed scenario may have left:
 # containers, volumes and networks labelled `privreg.molecule` or named privreg-molecule-*.
+# The remote_* scenarios run on the SSH test bed, which it starts
+# (scripts/testbed.sh build, up) and leaves up.
 #
 # Usage: test-molecule.sh [SCENARIO...]    (default: every molecule/*/molecule.yml)
 # Logs: .tmp/molecule-logs/<scenario>.log
@@ -25,6 +27,18 @@ if [ "${#scenarios[@]}" -eq 0 ]; then
     done
 fi
 [ "${#scenarios[@]}" -gt 0 ] || { echo "test-molecule: no scenarios under molecule/" >&2; exit 1; }
+
+# The remote_* scenarios' hosts are the SSH test bed: built and started once
+# (cheap when up already) and left up, for the next scenario or tests/remote;
+# `scripts/testbed.sh down` removes it.
+for name in "${scenarios[@]}"; do
+    case "$name" in
+        remote_*)
+            bash scripts/testbed.sh build && bash scripts/testbed.sh up || exit 1
+            break
+            ;;
+    esac
+done
 
 LOGS="$PRIVREG_ROOT/.tmp/molecule-logs"
 mkdir -p "$LOGS"

@@ -18,12 +18,14 @@ stage "docker engine";     bash scripts/ensure-docker.sh
 stage "local images";      bash scripts/build-images.sh
 stage "unit and functional tests"
 pytest
-stage "molecule scenarios"; bash scripts/test-molecule.sh
-stage "remote hosts over SSH (Debian 12 and 13)"
+stage "SSH test bed (Debian 12 and 13 hosts)"
 bash scripts/testbed.sh build
 bash scripts/testbed.sh up
 # The hosts go away whatever the tests did; the images stay for the next run.
 trap 'bash scripts/testbed.sh down' EXIT
+stage "molecule scenarios (local, then remote_* on the test bed)"
+bash scripts/test-molecule.sh
+stage "the README's \"On your hosts\" on the test bed"
 PRIVREG_TESTBED_REQUIRED=1 pytest tests/remote
 bash scripts/testbed.sh down
 trap - EXIT

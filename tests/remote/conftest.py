@@ -3,8 +3,9 @@ reached over SSH as `deploy` with sudo, each with its own address, Docker
 engine and filesystem.
 
 The tests here need it up (scripts/testbed.sh build && scripts/testbed.sh up)
-and are skipped otherwise; they are not in pytest.ini's testpaths:
-run them with `pytest tests/remote`."""
+and are skipped otherwise (failed with PRIVREG_TESTBED_REQUIRED set, as
+scripts/test.sh does); they are not in pytest.ini's testpaths: run them with
+`pytest tests/remote`."""
 
 import os
 import subprocess
@@ -34,15 +35,14 @@ def testbed():
 
 
 @pytest.fixture(scope="session")
-def image_archives(tmp_path_factory):
-    """`docker save` archives of the local images, as the hosts can pull nothing."""
-    folder = tmp_path_factory.mktemp("images")
-    archives = {}
-    for key, image in (("registry", REGISTRY_IMAGE), ("nginx", NGINX_IMAGE)):
-        path = str(folder / ("%s.tar" % key))
-        done = subprocess.run(["docker", "save", "-o", path, image], capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            _unavailable("%s can't be saved (%s): run scripts/build-images.sh" % (image, done.stderr.strip()))
+def image_archives(testbed):
+    """The local images and their `docker save` archives (scripts/testbed.sh up
+    writes them), as the hosts can pull nothing."""
+    archives = {"registry_image": REGISTRY_IMAGE, "nginx_image": NGINX_IMAGE}
+    for key in ("registry", "nginx"):
+        path = os.path.join(TESTBED_DIR, "images", "%s.tar" % key)
+        if not os.path.exists(path):
+            _unavailable("%s is missing: run scripts/testbed.sh up" % path)
         archives[key] = path
     return archives
 
