@@ -1,0 +1,118 @@
+"""Real S3 and Redis servers for the functional tests of shared storage, on
+this host's address on Docker's default bridge (the registry container
+reaches them there): Redis from Debian's redis-server, and moto's S3 server
+from PyPI (nothing S3-compatible that runs here is packaged by Debian but
+Ceph, far too heavy for this machine and the test budget)."""
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+
+import boto3
+from local_engine import docker, unused_port
+
+
+def bridge_gateway():
+    """This host's address on Docker's default bridge."""
+    done = docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "bridge")
+    assert done.returncode == 0 and done.stdout.strip(), done.stderr
+    return done.stdout.strip()
+
+
+def _wait_for_port(address, port, process, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the server exited with %s" % process.returncode
+        try:
+            with socket.create_connection((address, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError("nothing answers on %s:%d after %ds" % (address, port, timeout))
+
+
+class S3Server:
+    """moto_server on the bridge address, with one bucket and credentials of its own."""
+
+    def __init__(self, address, log_path):
+        self.address = address
+        self.port = unused_port()
+        self.endpoint = "http://%s:%d" % (address, self.port)
+        self.bucket = "privreg-%s" % secrets.token_hex(4)
+        self.access_key = "AKIA" + secrets.token_hex(8).upper()
+        # characters that trip quoting in YAML and in a shell
+        self.secret_key = "s3/%s+'\"$x" % secrets.token_hex(12)
+        self.log = open(log_path, "w")  # noqa: SIM115  (kept open while the server runs)
+        self.process = subprocess.Popen(
+            [shutil.which("moto_server"), "-H", address, "-p", str(self.port)], stdout=self.log, stderr=self.log
+        )
+        _wait_for_port(address, self.port, self.process)
+        self.client().create_bucket(Bucket=self.bucket)
+
+    def client(self):
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name="us-east-1",
+        )
+
+    def keys(self, prefix=""):
+        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self.log.close()
+
+
+class RedisServer:
+    """Debian's redis-server on the bridge address, with a password, no persistence,
+    and the eviction policy the distribution project asks for (allkeys-lru)."""
+
+    def __init__(self, address, workdir):
+        self.address = address
+        self.port = unused_port()
+        self.password = "r3dis %s 'q' $x" % secrets.token_hex(6)
+        config = os.path.join(workdir, "redis.conf")
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as stream:
+            stream.write(
+                "bind %s\nport %d\nrequirepass \"%s\"\nsave \"\"\nappendonly no\n"
+                "maxmemory 64mb\nmaxmemory-policy allkeys-lru\ndir %s\n"
+                % (address, self.port, self.password.replace("\\", "\\\\").replace('"', '\\"'), workdir)
+            )
+        self.process = subprocess.Popen(
+            [shutil.which("redis-server"), config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        _wait_for_port(address, self.port, self.process)
+
+    @property
+    def address_port(self):
+        return "%s:%d" % (self.address, self.port)
+
+    def keys(self, db):
+        """The keys of database ``db``, read with redis-cli (password on its environment)."""
+        done = subprocess.run(
+            ["redis-cli", "-h", self.address, "-p", str(self.port), "-n", str(db), "--scan"],
+            env=dict(os.environ, REDISCLI_AUTH=self.password),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def servers_missing():
+    """What this host lacks to run the servers (scripts/install-packages.sh and the venv provide them)."""
+    return [name for name in ("moto_server", "redis-server", "redis-cli") if shutil.which(name) is None]
