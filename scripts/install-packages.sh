@@ -17,6 +17,7 @@ PACKAGES=(
     skopeo           # a second registry client in tests (test_clients_multilayer.py)
     redis-server     # the shared blob-descriptor cache in tests (test_s3_redis_storage.py)
     redis-tools      # redis-cli, to read that cache
+    haproxy          # the load balancer in front of replicas in tests (tests/remote/test_replicas.py)
     debootstrap      # the root filesystems of the SSH test hosts (scripts/testbed.sh)
     openssh-client   # ansible and the tests reach those hosts over SSH
     openssl          # test certificates

@@ -36,6 +36,9 @@ NETWORK=privreg-testbed-net
 # A subnet of its own: the hosts' engines keep their default 172.17.0.0/16
 # bridge without overlapping the addresses they are reached on.
 SUBNET=172.30.213.0/24
+# This machine's address on it: what the hosts reach services of the tests on
+# (S3, Redis, a load balancer), written to the inventory as testbed_controller_address.
+GATEWAY=172.30.213.1
 # host name:release; the client is a second host of a release (bookworm unless
 # PRIVREG_TESTBED_CLIENT_RELEASE says), the docker client of the tests.
 CLIENT_RELEASE="${PRIVREG_TESTBED_CLIENT_RELEASE:-bookworm}"
@@ -216,6 +219,7 @@ write_inventory() {
         echo "    ansible_python_interpreter: /usr/bin/python3"
         echo "    ansible_ssh_private_key_file: $KEY"
         echo "    ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+        echo "    testbed_controller_address: $GATEWAY"
         echo "  hosts:"
         for entry in "${HOSTS[@]}"; do
             name="${entry%%:*}"
@@ -237,7 +241,7 @@ cmd_up() {
     mkdir -p "$TESTBED_DIR"
     [ -f "$KEY" ] || ssh-keygen -q -t ed25519 -N '' -C privreg-testbed -f "$KEY"
     docker network inspect "$NETWORK" >/dev/null 2>&1 \
-        || docker network create --subnet "$SUBNET" --label privreg.testbed=1 "$NETWORK" >/dev/null
+        || docker network create --subnet "$SUBNET" --gateway "$GATEWAY" --label privreg.testbed=1 "$NETWORK" >/dev/null
     for entry in "${HOSTS[@]}"; do start_host "${entry%%:*}" "${entry#*:}"; done
     for entry in "${HOSTS[@]}"; do timed "${entry%%:*} answers" wait_host "${entry%%:*}"; done
     write_inventory

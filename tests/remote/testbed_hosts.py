@@ -5,6 +5,7 @@ and the ansible environment of the functional tests."""
 import importlib.util
 import os
 import subprocess
+import sys
 
 import yaml
 
@@ -27,6 +28,8 @@ def _functional_conftest():
 
 
 ansible_env = _functional_conftest().ansible_env
+# The functional tests' helpers (storage_servers: real S3 and Redis servers).
+sys.path.insert(0, os.path.join(ROOT, "tests", "functional"))
 
 
 class Testbed:
@@ -35,7 +38,8 @@ class Testbed:
     def __init__(self, inventory):
         with open(inventory) as stream:
             document = yaml.safe_load(stream)["all"]
-        self.connection = document["vars"]
+        self.connection = {k: v for k, v in document["vars"].items() if k.startswith("ansible_")}
+        self.controller_address = document["vars"]["testbed_controller_address"]
         self.hosts = document["hosts"]
 
     def host_of(self, release):
@@ -47,12 +51,17 @@ class Testbed:
     def address(self, name):
         return self.hosts[name]["ansible_host"]
 
-    def ssh(self, name, command, stdin=None, timeout=300):
-        """Runs a shell command on a host as the ssh user (sudo is the command's business)."""
+    def ssh_command(self, name, command):
+        """The ssh command line that runs a shell command on a host as the ssh user."""
         args = ["ssh", "-i", self.connection["ansible_ssh_private_key_file"], "-o", "BatchMode=yes"]
         args += self.connection["ansible_ssh_common_args"].split()
-        args += ["-o", "LogLevel=ERROR", "%s@%s" % (self.connection["ansible_user"], self.address(name)), command]
-        return subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+        return args + ["-o", "LogLevel=ERROR", "%s@%s" % (self.connection["ansible_user"], self.address(name)), command]
+
+    def ssh(self, name, command, stdin=None, timeout=300):
+        """Runs a shell command on a host as the ssh user (sudo is the command's business)."""
+        return subprocess.run(
+            self.ssh_command(name, command), input=stdin, capture_output=True, text=True, timeout=timeout, check=False
+        )
 
     def must(self, name, command, stdin=None):
         done = self.ssh(name, command, stdin=stdin)
