@@ -276,16 +276,27 @@ def test_a_pull_survives_a_replica_stopping_midway(replicas, testbed):
         testbed.must(CLIENT, "sudo docker rmi %s" % ref)
 
 
-def test_accounts_changed_on_a_rerun_apply_on_every_replica(replicas, testbed, timed):
+def test_accounts_and_access_rules_changed_on_a_rerun_apply_on_every_replica(replicas, testbed, timed):
+    """carol is added, read-only by a new rule; alice keeps every right."""
     replicas.users["carol"] = "c@rol %s" % secrets.token_hex(6)
+    replicas.group_vars["registry_access"] = [
+        {"repositories": ["**"], "users": ["alice"], "actions": ["pull", "push", "delete", "catalog"]},
+        {"repositories": ["replicas/**"], "users": ["carol"], "actions": ["pull"]},
+    ]
     replicas.write()
-    timed("replicas re-run with a new account", replicas.play)
+    timed("replicas re-run with a new account and access rules", replicas.play)
     deadline = time.monotonic() + 30
     while replicas.balancer.up() != ["a", "b"] and time.monotonic() < deadline:
         time.sleep(1)
+    ref, _image = build(testbed, replicas, "replicas/read-only", layers=1, kib=64)
     for name in REPLICAS:
         replicas.balancer.only(name)
         try:
             login(testbed, replicas, "carol")
+            denied = testbed.ssh(CLIENT, "sudo docker push %s" % ref)
+            assert denied.returncode != 0, "carol pushed through replica %s" % name
+            assert "denied: requested access to the resource is denied" in denied.stdout + denied.stderr
+            login(testbed, replicas, "alice")
+            testbed.must(CLIENT, "sudo docker push %s" % ref)
         finally:
             replicas.balancer.both()
