@@ -145,6 +145,8 @@ def test_the_registry_reaches_the_servers_and_publishes_nothing(site):
         assert not registry["HostConfig"]["PortBindings"]
 
 
+# The checks are the shared preflight's, the same in both roles: one topology is enough.
+@pytest.mark.parametrize("site", ["nginx_proxy"], indirect=True)
 @pytest.mark.parametrize(
     "broken, named",
     [
