@@ -13,12 +13,13 @@ authenticated user's name. All the parsing and checking happens here, at
 deploy time, so that a typo fails the run with a message instead of locking
 users out (or letting everyone in) at request time.
 
-nginx's njs code decides each request from what access_matchers() folds that
-document into: one regular expression per action (over "<user>\\n<repository>",
-each None a back-reference to the user, as "*" rules serve every user,
-including users added after the file was written). Parsing the nested
-document and looping over rules in njs on every request cost more than the
-request itself; one regular expression per action does not.
+nginx decides each request from what access_matchers() folds that document
+into: one regular expression per action (over "<user>\\n<repository>", each
+None a back-reference to the user, as "*" rules serve every user, including
+users added after the file was written), which nginx's own maps (plain pulls)
+and its njs code (the rest) load with the config. Parsing the nested document
+and looping over rules in njs on every request cost more than the request
+itself; one regular expression per action does not.
 
 Pure functions: no I/O, no Ansible imports. Bad input raises AccessError with
 a message that names the rule and says what is wrong; it never holds a
@@ -300,7 +301,7 @@ def _show(value):
 
 
 def access_matchers(document):
-    """What nginx's njs code reads on every request, from an access_document().
+    """What nginx decides requests with (access.json, access.conf), from an access_document().
 
     One regular expression (source text) per action: pull, push and delete
     over "<user>\\n<repository>", catalog over "<user>", anonymous over

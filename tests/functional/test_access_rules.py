@@ -339,9 +339,9 @@ def test_skopeo_meets_the_same_rules(access, tmp_path):
 
 
 def file_state(site):
-    """What a failed run must leave as it was: the live nginx.conf, the rules, the container."""
+    """What a failed run must leave as it was: the live nginx.conf, the rules (njs's and nginx's), the container."""
     folder = os.path.join(site.base_dir, "nginx")
-    texts = {name: open(os.path.join(folder, name)).read() for name in ("nginx.conf", "access.json")}
+    texts = {name: open(os.path.join(folder, name)).read() for name in ("nginx.conf", "access.json", "access.conf")}
     started = docker("inspect", "-f", "{{.State.StartedAt}}", site.containers[1]).stdout
     return texts, started
 
@@ -386,10 +386,13 @@ def test_new_rules_apply_on_rerun_without_a_restart(site, access, blobs):
     assert (rc, failed) == (0, 0), output[-5000:]
     assert changed >= 1
     texts, started_after = file_state(site)
-    # Only the rules file changed: nginx neither restarted nor got a new nginx.conf.
+    # Only the rules files changed (and nginx reloaded them): nginx neither restarted nor got a new nginx.conf.
     assert started_after == started
     assert texts["nginx.conf"] == conf_before
+    assert texts["access.conf"] != _texts["access.conf"]
     assert access.as_bob("GET", "/v2/alice/private/blobs/" + blobs["private"]).status == 200
+    # The same through njs (an escaped path is no plain pull): it reloaded the rules too.
+    assert access.as_bob("GET", "/v2/alice%2Fprivate/blobs/" + blobs["private"]).status == 200
     # Again with the same rules: nothing to change.
     rc, changed, failed, output = rerun_with(site, registry_access=opened)
     assert (rc, failed, changed) == (0, 0, 0), output[-5000:]
@@ -397,6 +400,7 @@ def test_new_rules_apply_on_rerun_without_a_restart(site, access, blobs):
     rc, _changed, failed, output = rerun_with(site, registry_access=RULES)
     assert (rc, failed) == (0, 0), output[-5000:]
     assert_denied(access.as_bob("GET", "/v2/alice/private/blobs/" + blobs["private"]))
+    assert_denied(access.as_bob("GET", "/v2/alice%2Fprivate/blobs/" + blobs["private"]))
 
 
 def test_the_native_topology_refuses_rules(tmp_path, ansible_environment):

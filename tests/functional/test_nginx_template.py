@@ -14,6 +14,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLES = os.path.join(ROOT, "roles")
 TEMPLATE = os.path.join(ROLES, "registry_nginx_proxy", "templates", "nginx.conf.j2")
+ACCESS_TEMPLATE = os.path.join(ROLES, "registry_nginx_proxy", "templates", "access.conf.j2")
 NGINX_IMAGE = "privreg/nginx:1.22-debian"
 # The njs code the role copies beside nginx.conf.
 JS_FILES = [
@@ -91,6 +92,30 @@ def render(ansible_playbook, folder, **overrides):
                 },
                 {"name": "fingerprint", "ansible.builtin.set_fact": {"_registry_tls_fingerprint": "test"}},
                 {"name": "render", "ansible.builtin.template": {"src": TEMPLATE, "dest": f"{folder}/nginx/nginx.conf"}},
+                # With rules, the files nginx.conf includes and preloads, as the role writes them.
+                {
+                    "name": "access rules",
+                    "ansible.builtin.set_fact": {
+                        "_registry_nginx_access_matchers": (
+                            "{{ registry_access | privreg.registry.registry_access_document(registry_users,"
+                            " registry_anonymous_pull) | privreg.registry.registry_access_matchers }}"
+                        )
+                    },
+                    "when": "_registry_nginx_access or _registry_nginx_anonymous",
+                },
+                {
+                    "name": "access.json",
+                    "ansible.builtin.copy": {
+                        "content": "{{ _registry_nginx_access_matchers | to_nice_json }}",
+                        "dest": f"{folder}/nginx/access.json",
+                    },
+                    "when": "_registry_nginx_access or _registry_nginx_anonymous",
+                },
+                {
+                    "name": "access.conf",
+                    "ansible.builtin.template": {"src": ACCESS_TEMPLATE, "dest": f"{folder}/nginx/access.conf"},
+                    "when": "_registry_nginx_access or _registry_nginx_anonymous",
+                },
             ],
         }
     ]
@@ -213,7 +238,10 @@ def test_access_rules_config_passes_nginx_t(ansible_playbook, tmp_path, certs, o
     assert "load_module /etc/nginx/modules/ngx_http_js_module.so;" in config
     assert "js_import registry_access from registry_access.js;" in config
     assert "listen unix:/run/registry-auth/denied.sock;" in config
-    assert ("js_set $registry_access registry_access.decision;" in config) == access
+    assert ("js_set $registry_access_njs registry_access.decision;" in config) == access
+    # Plain pulls are matched by nginx itself against access.conf; njs reads the preloaded access.json.
+    assert "include /etc/nginx/registry/access.conf;" in config
+    assert "js_preload_object registry_access_rules from /etc/nginx/registry/access.json;" in config
     # Allowed requests reach the registry, denied ones the denial server, in /v2/, @registry
     # (which the blob location falls back to) and nowhere else.
     assert text.count("proxy_pass $registry_access_upstream;") == (2 if access else 0)

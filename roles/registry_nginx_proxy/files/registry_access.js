@@ -1,16 +1,20 @@
 // Access rules (registry_nginx_proxy, registry_access and registry_anonymous_pull).
 // nginx.conf:
-//   js_set $registry_access registry_access.decision;            (the TLS port, after the login)
-//   js_set $registry_anonymous_access registry_access.anonymous;  (the anonymous pull port)
+//   js_set $registry_access_njs registry_access.decision;            (the TLS port, after the login)
+//   js_set $registry_anonymous_access_njs registry_access.anonymous;  (the anonymous pull port)
 // Each answers "allow" or "deny" for the request as the registry will read it.
-// nginx evaluates them in the content phase, after the login check, so a
-// request without a valid login still gets 401; a denied one is proxied to
-// the denial server, which answers 403 with the registry's own error body.
+// nginx asks them only for requests it does not decide itself: it matches
+// plain pulls (GET or HEAD of a manifest, blob or tag list whose request line
+// reads one way only) against the same expressions (access.conf) without njs.
+// A denied request is proxied to the denial server, which answers 403 with
+// the registry's own error body; a request without a valid login still gets
+// 401 (the login check comes first).
 //
 // The rules come from access.json (the role writes it from the inventory,
 // checked by the registry_access_document filter and folded into one regular
-// expression per action by registry_access_matchers), read on every request,
-// so a re-run changes them without a reload. Anything this code cannot read or
+// expression per action by registry_access_matchers), preloaded by nginx as
+// the global registry_access_rules (js_preload_object) when its config loads:
+// a re-run with new rules reloads nginx. Anything this code cannot read or
 // parse is denied.
 //
 // The registry reads a request this way (distribution 2.8 and 3.x, gorilla
@@ -25,8 +29,6 @@
 // (POST .../blobs/uploads/?mount=<digest>&from=<repository>) needs pull on
 // every "from" too; the registry also reads form fields from a POST body
 // (Go's FormValue), so a form-encoded body is denied.
-var fs = require('fs');
-
 var ALLOW = 'allow';
 var DENY = 'deny';
 
@@ -204,7 +206,8 @@ function requirements(r) {
     return needed;
 }
 
-// access.json holds one regular expression per action (registry_access_matchers):
+// registry_access_rules (access.json, preloaded by nginx.conf) holds one regular
+// expression per action (registry_access_matchers):
 // pull, push and delete over "<user>\n<repository>", catalog over the user,
 // anonymous over the repository. One test per action a request needs.
 function granted(matchers, user, need) {
@@ -214,8 +217,11 @@ function granted(matchers, user, need) {
     return new RegExp(matchers[need[1]]).test(user + '\n' + need[0]);
 }
 
-function accessDocument(r) {
-    return JSON.parse(fs.readFileSync(r.variables.registry_access_file, 'utf8'));
+// The preloaded rules: read with the config, not on each request (reading and
+// parsing the file cost more than a plain pull itself).
+/* global registry_access_rules */
+function accessDocument() {
+    return registry_access_rules;
 }
 
 // The user name of the Basic login nginx has checked (auth_basic's reading:
@@ -238,7 +244,7 @@ function decision(r) {
         if (needed === null || user === null) {
             return DENY;
         }
-        var matchers = accessDocument(r);
+        var matchers = accessDocument();
         return needed.every(function (need) {
             return granted(matchers, user, need);
         }) ? ALLOW : DENY;
@@ -255,7 +261,7 @@ function anonymous(r) {
         if (needed === null || (r.method !== 'GET' && r.method !== 'HEAD')) {
             return DENY;
         }
-        var anonymous = new RegExp(accessDocument(r).anonymous);
+        var anonymous = new RegExp(accessDocument().anonymous);
         return needed.every(function (need) {
             return need[0] !== null && need[1] === 'pull' && anonymous.test(need[0]);
         }) ? ALLOW : DENY;
