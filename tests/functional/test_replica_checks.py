@@ -93,3 +93,19 @@ def test_replicas_that_agree_pass_the_check(tmp_path, ansible_environment):
     assert rc == 0, output[-4000:]
     assert "Replicas on one storage agree on what they share" in output
     assert not any(os.path.exists(host["registry_base_dir"]) for host in hosts.values())
+
+
+def test_hosts_of_both_topologies_in_one_play_are_checked_in_turn(tmp_path, ansible_environment):
+    """site.yml includes one role per topology: the hosts of the first role check themselves before
+    the others' settings are known (unknown hosts are left out, not an error), the later ones against
+    all of them."""
+    inventory, hosts = replicas_inventory(str(tmp_path), **{"replica-b": {"registry_topology": "native"}})
+    rc, output = play(inventory, ansible_environment, "--check")
+    assert rc == 0, output[-4000:]
+    inventory, hosts = replicas_inventory(
+        str(tmp_path), **{"replica-b": {"registry_topology": "native", "registry_http_secret": "another-secret"}}
+    )
+    rc, output = play(inventory, ansible_environment, "--check")
+    assert rc != 0 and "fatal: [replica-b]" in output, output[-4000:]
+    assert "differ in registry_http_secret (replica-a / replica-b)" in output
+    assert not any(os.path.exists(host["registry_base_dir"]) for host in hosts.values())
