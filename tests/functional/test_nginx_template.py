@@ -101,7 +101,7 @@ def render(ansible_playbook, folder, **overrides):
                             " registry_anonymous_pull) | privreg.registry.registry_access_matchers }}"
                         )
                     },
-                    "when": "_registry_nginx_access or _registry_nginx_anonymous",
+                    "when": "_registry_nginx_rules | bool",
                 },
                 {
                     "name": "access.json",
@@ -109,12 +109,12 @@ def render(ansible_playbook, folder, **overrides):
                         "content": "{{ _registry_nginx_access_matchers | to_nice_json }}",
                         "dest": f"{folder}/nginx/access.json",
                     },
-                    "when": "_registry_nginx_access or _registry_nginx_anonymous",
+                    "when": "_registry_nginx_rules | bool",
                 },
                 {
                     "name": "access.conf",
                     "ansible.builtin.template": {"src": ACCESS_TEMPLATE, "dest": f"{folder}/nginx/access.conf"},
-                    "when": "_registry_nginx_access or _registry_nginx_anonymous",
+                    "when": "_registry_nginx_rules | bool",
                 },
             ],
         }
