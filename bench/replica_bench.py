@@ -34,15 +34,8 @@ from testbed_hosts import CLIENT, NGINX_IMAGE, REGISTRY_IMAGE, TESTBED_DIR, Test
 def image_on_client(testbed, replicas, layers, layer_mib, password):
     """Pushes an image of random layers from the client; returns the layers' digests."""
     ref = "%s/bench/replicas:1" % replicas.endpoint
-    steps = "".join(
-        "head -c %d /dev/urandom >$d/l%d; echo 'COPY l%d /l%d' >>$d/Dockerfile; " % (layer_mib << 20, i, i, i)
-        for i in range(layers)
-    )
-    testbed.must(
-        CLIENT,
-        "set -e; d=$(mktemp -d); trap 'rm -rf $d' EXIT; echo 'FROM scratch' >$d/Dockerfile; %s"
-        "sudo docker build -q -t %s $d >/dev/null; sudo docker push %s >/dev/null" % (steps, ref, ref),
-    )
+    replicas.build_on(CLIENT, ref, layers, layer_mib << 20)
+    testbed.must(CLIENT, "sudo docker push %s >/dev/null" % ref)
     return manifest_layers(testbed, replicas, password)
 
 

@@ -166,6 +166,19 @@ class ReplicaSet:
             client, "sudo install -D -m 0644 /dev/stdin /etc/docker/certs.d/%s/ca.crt" % self.endpoint, stdin=ca
         )
 
+    def build_on(self, client, ref, layers, layer_bytes):
+        """An image ``ref`` of ``layers`` random layers built FROM scratch on ``client``
+        (nothing can be pulled); returns its image id."""
+        steps = "".join(
+            "head -c %d /dev/urandom >$d/l%d; echo 'COPY l%d /l%d' >>$d/Dockerfile; " % (layer_bytes, i, i, i)
+            for i in range(layers)
+        )
+        return self.testbed.must(
+            client,
+            "set -e; d=$(mktemp -d); trap 'rm -rf $d' EXIT; echo 'FROM scratch' >$d/Dockerfile; %s"
+            "sudo docker build -q -t %s $d" % (steps, ref),
+        ).strip()
+
     def wait_until_both_up(self, timeout=30):
         deadline = time.monotonic() + timeout
         while self.balancer.up() != sorted(REPLICAS) and time.monotonic() < deadline:

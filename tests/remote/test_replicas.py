@@ -41,16 +41,7 @@ def login(testbed, replicas, user):
 def build(testbed, replicas, repository, layers=LAYERS, kib=512):
     """A multi-layer image of random content on the client; returns (ref, image id)."""
     ref = "%s/%s:%s" % (replicas.endpoint, repository, secrets.token_hex(3))
-    steps = "".join(
-        "head -c %d /dev/urandom >$d/l%d; echo 'COPY l%d /l%d' >>$d/Dockerfile; " % (kib * 1024, i, i, i)
-        for i in range(layers)
-    )
-    image = testbed.must(
-        CLIENT,
-        "set -e; d=$(mktemp -d); trap 'rm -rf $d' EXIT; echo 'FROM scratch' >$d/Dockerfile; %s"
-        "sudo docker build -q -t %s $d" % (steps, ref),
-    ).strip()
-    return ref, image
+    return ref, replicas.build_on(CLIENT, ref, layers, kib * 1024)
 
 
 def served_requests(testbed, host, method, path="/v2/"):
