@@ -56,7 +56,7 @@ def test_release_refuses_what_is_not_a_version_line(output):
 
 # What registry 2.8.2 printed here for a dry run after one tag of two was deleted.
 DRY_RUN = """t/img
-t/img: marking manifest sha256:f70ee25619ea9e03267aabf314d00699ba0bd4231e580b3d5ca29cb7aab7e8e9 
+t/img: marking manifest sha256:f70ee25619ea9e03267aabf314d00699ba0bd4231e580b3d5ca29cb7aab7e8e9
 t/img: marking blob sha256:8907de8945c66f036cb44c0689936c956394d89820600f309588990eee9eb6bb
 
 4 blobs marked, 3 blobs and 0 manifests eligible for deletion
