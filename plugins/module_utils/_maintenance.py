@@ -41,7 +41,9 @@ def release(version_output):
     lines = [line for line in (version_output or '').splitlines() if line.strip()]
     match = _VERSION_LINE.match(lines[-1]) if lines else None
     if not match:
-        raise MaintenanceError('"registry --version" printed %r, not "<program> <module path> <version>"' % version_output)
+        raise MaintenanceError(
+            '"registry --version" printed %r, not "<program> <module path> <version>"' % version_output
+        )
     module = match.group('module')
     version = match.group('version')
     major = int(version.split('.')[0])
@@ -65,8 +67,8 @@ _GC_MANIFEST = re.compile(r'manifest eligible for deletion: (?P<what>.+?)\s*$')
 def gc_summary(output):
     """What ``registry garbage-collect`` marked and (would) delete::
 
-        {'marked': int, 'blobs': int, 'manifests': int,
-         'blob_digests': [...], 'manifests_deleted': [...]}
+    {'marked': int, 'blobs': int, 'manifests': int,
+     'blob_digests': [...], 'manifests_deleted': [...]}
     """
     totals = None
     digests = []
@@ -171,7 +173,8 @@ def upgrade_problem(running_major, wanted_major, schema1):
     if not schema1 or not needs_schema1_scan(running_major, wanted_major):
         return None
     listing = '; '.join(
-        '%s@%s%s' % (entry['repository'], entry['digest'], ' (tags: %s)' % ', '.join(entry['tags']) if entry['tags'] else '')
+        '%s@%s%s'
+        % (entry['repository'], entry['digest'], ' (tags: %s)' % ', '.join(entry['tags']) if entry['tags'] else '')
         for entry in schema1
     )
     return (
@@ -179,6 +182,5 @@ def upgrade_problem(running_major, wanted_major, schema1):
         'garbage collection aborts): %s. Way out: keep registry_image on %d.x, copy each of these images to '
         'schema 2 (skopeo copy --format v2s2 docker://<host>/<name>:<tag> docker://<host>/<name>:<tag>), delete '
         'the schema-1 manifests (registry_storage_delete: true, then DELETE /v2/<name>/manifests/<digest>), and '
-        'run the upgrade again.'
-        % (wanted_major, len(schema1), listing, running_major)
+        'run the upgrade again.' % (wanted_major, len(schema1), listing, running_major)
     )
