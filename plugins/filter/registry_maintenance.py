@@ -3,17 +3,23 @@
 
 """Filters over module_utils/_maintenance.py: what a registry image and its garbage collection print.
 
-Documentation: registry_release.yml and registry_gc_summary.yml beside this one.
+Documentation: registry_release.yml, registry_gc_summary.yml and registry_blob_data_path.yml beside this one.
 """
 
 from __future__ import annotations
 
 from ansible_collections.privreg.registry.plugins.module_utils._maintenance import (
     MaintenanceError,
+    blob_data_path,
     gc_summary,
     release,
 )
 from ansible_collections.privreg.registry.plugins.plugin_utils._filters import as_filter
+
+
+def registry_blob_data_path(digest, storage_root):
+    """Where the filesystem driver keeps ``digest``'s bytes under its ``docker/registry/v2`` root."""
+    return blob_data_path(storage_root, digest)
 
 
 class FilterModule:
@@ -21,4 +27,5 @@ class FilterModule:
         return {
             'registry_release': as_filter(release, MaintenanceError),
             'registry_gc_summary': as_filter(gc_summary, MaintenanceError),
+            'registry_blob_data_path': registry_blob_data_path,
         }

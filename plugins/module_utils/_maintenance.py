@@ -184,3 +184,14 @@ def upgrade_problem(running_major, wanted_major, schema1):
         'the schema-1 manifests (registry_storage_delete: true, then DELETE /v2/<name>/manifests/<digest>), and '
         'run the upgrade again.' % (wanted_major, len(schema1), listing, running_major)
     )
+
+
+def unreadable_storage_problem(running_major, wanted_major):
+    """Why a switch into 3.x waits when the storage cannot be read from the host (S3)."""
+    return (
+        'the registry would switch from %d.x to %d.x on storage the host cannot read (S3), so it cannot look for '
+        'schema-1 manifests (%d.x answers 500 for them and its garbage collection aborts). Check the bucket: every '
+        'docker/registry/v2/repositories/<name>/_manifests/revisions/sha256/<hex>/link names a blob whose data must '
+        'not say "schemaVersion": 1; copy such images to schema 2 (skopeo copy --format v2s2) and delete the old '
+        'manifests. Then set registry_schema1_check: false and run again.' % (running_major, wanted_major, wanted_major)
+    )

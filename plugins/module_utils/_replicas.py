@@ -117,3 +117,13 @@ def replica_problems(hosts, host=None):
                     )
                 )
     return [message for involved, message in problems if host is None or host in involved]
+
+
+def gc_collector(hosts, host):
+    """The host that collects garbage for ``host``'s storage: on one shared
+    storage the first replica by name (one collection, the others only go
+    read-only), on its own disk the host itself."""
+    identity = storage_identity(hosts.get(host) or {})
+    if identity is None:
+        return host
+    return min(name for name, settings in hosts.items() if storage_identity(settings or {}) == identity)

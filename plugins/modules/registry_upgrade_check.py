@@ -15,6 +15,8 @@ description:
   - When O(running_major) is below 3 and O(wanted_major) is 3 or more, reads every manifest revision under
     O(storage_root) (the filesystem driver's C(docker/registry/v2) folder) and fails, listing the schema-1
     manifests with their repository and tags and the way out, if there are any.
+  - Without O(storage_root) (S3 storage, which the host cannot read) such a switch fails, saying how to check the
+    bucket; skip the module once that is done.
   - Any other pair of majors, or O(running_major) unset (no registry runs yet), reads nothing and passes.
   - Changes nothing.
 author:
@@ -32,7 +34,6 @@ options:
       - The filesystem driver's C(docker/registry/v2) folder on the target (under the registry's data folder).
       - An absent folder holds no manifests.
     type: path
-    required: true
   running_major:
     description: The major release of the registry running now; unset when none runs.
     type: int
@@ -71,6 +72,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.privreg.registry.plugins.module_utils._maintenance import (  # noqa: E402
     needs_schema1_scan,
     schema1_manifests,
+    unreadable_storage_problem,
     upgrade_problem,
 )
 
@@ -78,15 +80,18 @@ from ansible_collections.privreg.registry.plugins.module_utils._maintenance impo
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            storage_root=dict(type='path', required=True),
+            storage_root=dict(type='path'),
             running_major=dict(type='int'),
             wanted_major=dict(type='int', required=True),
         ),
         supports_check_mode=True,
     )
     running, wanted = module.params['running_major'], module.params['wanted_major']
+    storage_root = module.params['storage_root']
+    if needs_schema1_scan(running, wanted) and not storage_root:
+        module.fail_json(msg=unreadable_storage_problem(running, wanted), scanned=False, schema1_manifests=[])
     scanned = needs_schema1_scan(running, wanted)
-    found = schema1_manifests(module.params['storage_root']) if scanned else []
+    found = schema1_manifests(storage_root) if scanned else []
     problem = upgrade_problem(running, wanted, found)
     if problem:
         module.fail_json(msg=problem, scanned=scanned, schema1_manifests=found)

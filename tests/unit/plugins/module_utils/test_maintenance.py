@@ -13,6 +13,7 @@ from ansible_collections.privreg.registry.plugins.module_utils._maintenance impo
     needs_schema1_scan,
     release,
     schema1_manifests,
+    unreadable_storage_problem,
     upgrade_problem,
 )
 
@@ -197,3 +198,9 @@ def test_upgrade_problem_lists_the_manifests_and_the_way_out():
     assert upgrade_problem(2, 3, []) is None
     assert upgrade_problem(3, 3, found) is None
     assert upgrade_problem(None, 3, found) is None
+
+
+def test_unreadable_storage_problem_says_how_to_check_the_bucket():
+    problem = unreadable_storage_problem(2, 3)
+    assert "from 2.x to 3.x" in problem and "registry_schema1_check: false" in problem
+    assert "_manifests/revisions/sha256" in problem

@@ -3,6 +3,7 @@
 import pytest
 
 from ansible_collections.privreg.registry.plugins.module_utils._replicas import (
+    gc_collector,
     replica_problems,
     replica_sets,
     storage_identity,
@@ -119,3 +120,19 @@ def test_each_host_gets_the_problems_that_involve_it():
     assert "registry_http_secret" in replica_problems(hosts, "a")[0]
     assert "registry_redis_db" in replica_problems(hosts, "y")[0]
     assert replica_problems(hosts, "lone") == []
+
+
+def test_gc_collector_is_the_first_replica_by_name_or_the_host_itself():
+    hosts = {
+        "b": replica(),
+        "a": replica(),
+        "c": replica(s3_bucket="other"),
+        "d": replica(s3_bucket="other"),
+        "own": own_disk(),
+    }
+    assert gc_collector(hosts, "b") == "a"
+    assert gc_collector(hosts, "a") == "a"
+    assert gc_collector(hosts, "d") == "c"
+    assert gc_collector(hosts, "own") == "own"
+    # a host the play knows nothing of yet: its own disk, as far as anyone can tell
+    assert gc_collector(hosts, "new") == "new"
