@@ -100,7 +100,7 @@ def gc_summary(output):
 
 def blob_data_path(storage_root, digest):
     """Where the filesystem driver keeps a blob's bytes, under its ``docker/registry/v2`` root."""
-    algorithm, _, hex_digest = digest.partition(':')
+    algorithm, hex_digest = digest.split(':', 1)
     return os.path.join(storage_root, 'blobs', algorithm, hex_digest[:2], hex_digest, 'data')
 
 
