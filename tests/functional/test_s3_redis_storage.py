@@ -13,7 +13,8 @@ import subprocess
 import pytest
 import yaml
 from local_engine import docker, needs_engine_and_images
-from site_deployment import Site
+from site_client import Client
+from site_deployment import ROOT, Site
 from storage_servers import RedisServer, S3Server, bridge_gateway, servers_missing
 
 pytestmark = [
@@ -48,6 +49,7 @@ def storage_vars(s3, redis):
         "registry_redis_addresses": [redis.address_port],
         "registry_redis_password": redis.password,
         "registry_redis_db": REDIS_DB,
+        "registry_storage_delete": True,
     }
 
 
@@ -170,3 +172,43 @@ def test_bad_settings_fail_before_anything_changes(site, pushed, broken, named, 
     with open(config) as stream:
         assert stream.read() == before
     assert docker("inspect", "-f", "{{.State.StartedAt}}", site.containers[0]).stdout == started
+
+
+# Garbage collection on S3 with a Redis cache, in the native topology (test_garbage_collection.py runs it on
+# disk behind nginx): the objects of a deleted tag's own layers leave the bucket, the shared ones stay, and the
+# Redis cache is flushed, so the registry does not vouch for a collected blob (distribution #3743).
+@pytest.mark.parametrize("site", ["native"], indirect=True)
+def test_gc_deletes_the_objects_and_flushes_the_redis_cache(site, servers, tmp_path_factory):
+    s3, redis = servers
+    client = Client(site, tmp_path_factory.mktemp("gc-client"))
+    base = os.urandom(256 * 1024)
+    refs = {
+        tag: client.build("s3/gc:%s" % tag, {"base": base, "own": os.urandom(128 * 1024)}) for tag in ("old", "live")
+    }
+    manifests = {}
+    for tag, ref in refs.items():
+        client.cli("push", ref)
+        digest, body = client.manifest("s3/gc", tag)
+        manifests[tag] = (digest, body, [layer["digest"] for layer in json.loads(body)["layers"]])
+    old_digest, old_body, (shared, old_own) = manifests["old"]
+    client.delete_manifest("s3/gc", old_digest)
+    blobs = ROOT_DIRECTORY.strip("/") + "/docker/registry/v2/blobs/sha256/"
+
+    def stored(digest):
+        hex_digest = digest.split(":", 1)[1]
+        return blobs + "%s/%s/data" % (hex_digest[:2], hex_digest) in s3.keys(blobs + hex_digest[:2])
+
+    assert stored(old_own) and any(key.endswith("::blobs::" + old_own) for key in redis.keys(REDIS_DB))
+
+    _changed, output = site.play(playbook=os.path.join(ROOT, "playbooks", "gc.yml"))
+    assert "(bytes unknown on S3)" in output
+    assert not stored(old_own) and not stored(old_digest)
+    assert stored(shared) and all(stored(digest) for digest in manifests["live"][2])
+    assert not [key for key in redis.keys(REDIS_DB) if old_own in key or old_digest in key]
+    status, codes = client.put_manifest("s3/gc", "old", old_body)
+    assert (status, set(codes)) == (400, {"MANIFEST_BLOB_UNKNOWN"})
+    client.cli("rmi", refs["live"])
+    client.cli("pull", refs["live"])
+    for ref in refs.values():
+        client.run("rmi", ref)
+    client.run("logout", client.endpoint)
