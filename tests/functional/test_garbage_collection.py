@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 import threading
 import time
 
@@ -182,3 +183,46 @@ def test_a_push_while_read_only_fails_with_a_message_the_client_prints(site, cli
     finally:
         site.play()
     client.cli("push", ref)
+
+
+def test_a_scheduled_collection_runs_the_same_steps_on_the_host_alone(site, client, images):
+    """registry_gc_schedule on a host without systemd (this one): a cron job runs the script. The test runs the
+    script as cron would, and checks what the playbook's collection would: freed, read-write again."""
+    refs, _layers = images
+    unit = "privreg-registry-gc-%s" % site.containers[0]
+    cron_file = "/etc/cron.d/" + unit
+    script = os.path.join(site.base_dir, "gc", "registry-gc")
+    config = os.path.join(site.base_dir, "config", "config.yml")
+    site.play("-e", "registry_gc_schedule=weekly")
+    with open(cron_file) as stream:
+        assert "@weekly root %s" % script in stream.read()
+    assert oct(os.stat(script).st_mode & 0o777) == "0o700"
+    with open(os.path.join(site.base_dir, "config", "config-read-only.yml")) as stream:
+        assert "maintenance:\n    readonly:\n      enabled: true" in stream.read()
+    changed, _output = site.play("-e", "registry_gc_schedule=weekly")
+    assert changed == 0
+
+    ref = client.build("gc/scheduled:old", {"layer": os.urandom(768 * 1024)})
+    client.cli("push", ref)
+    digest, body = client.manifest("gc/scheduled", "old")
+    own_layer = json.loads(body)["layers"][0]["digest"]
+    client.delete_manifest("gc/scheduled", digest)
+    with open(config, "rb") as stream:
+        config_before = stream.read()
+
+    done = subprocess.run([script], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"dry run: \d+ blobs marked, 3 blobs and 0 manifests eligible for deletion", done.stdout)
+    assert "registry-gc: read-only" in done.stdout
+    freed = re.search(r"registry-gc: (\d+) bytes freed", done.stdout)
+    assert freed and int(freed.group(1)) >= 768 * 1024, done.stdout
+    assert not os.path.exists(blob_file(site, own_layer))
+    with open(config, "rb") as stream:
+        assert stream.read() == config_before
+    # read-write again, and the live images still pull
+    client.cli("push", client.build("gc/scheduled:new", {"layer": os.urandom(64 * 1024)}))
+    client.cli("rmi", refs["live"])
+    client.cli("pull", refs["live"])
+
+    site.play()
+    assert not os.path.exists(cron_file) and not os.path.exists(script)
