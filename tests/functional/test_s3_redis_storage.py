@@ -156,8 +156,9 @@ def test_the_registry_reaches_the_servers_and_publishes_nothing(site):
         ({"registry_s3_endpoint": "minio.example:9000"}, "registry_s3_endpoint"),
         ({"registry_s3_secret_key": ""}, "registry_s3_access_key"),
         ({"registry_redis_addresses": ["redis.example"]}, "registry_redis_addresses"),
+        ({"registry_gc_schedule": "weekly"}, "registry_gc_schedule"),
     ],
-    ids=["no bucket", "endpoint without scheme", "half credentials", "redis without port"],
+    ids=["no bucket", "endpoint without scheme", "half credentials", "redis without port", "schedule on S3"],
 )
 def test_bad_settings_fail_before_anything_changes(site, pushed, broken, named, tmp_path):
     config = os.path.join(site.base_dir, "config", "config.yml")
