@@ -34,20 +34,59 @@ def _wait_for_port(address, port, process, timeout=30):
     raise AssertionError("nothing answers on %s:%d after %ds" % (address, port, timeout))
 
 
-class S3Server:
-    """moto_server on the bridge address, with one bucket and credentials of its own."""
+def _private_ca_certificate(workdir, address):
+    """A CA of the test's own and a server certificate for ``address`` it signed
+    (server.crt, server.key in ``workdir``); returns the CA certificate's path."""
 
-    def __init__(self, address, log_path):
+    def openssl(*args):
+        done = subprocess.run(["openssl", *args], cwd=workdir, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+
+    curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    openssl("req", "-x509", *curve, "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=privreg test CA", "-days", "2")
+    openssl("req", *curve, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=%s" % address)
+    with open(os.path.join(workdir, "san.ext"), "w") as stream:
+        stream.write("subjectAltName=IP:%s\n" % address)
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    )
+    os.chmod(os.path.join(workdir, "server.key"), 0o600)
+    return os.path.join(workdir, "ca.crt")
+
+
+class S3Server:
+    """moto_server on the bridge address, with one bucket and credentials of its own.
+    With ``tls``, over HTTPS with a certificate for the address signed by a CA of the
+    test's own (``self.ca_certificate``)."""
+
+    def __init__(self, address, log_path, tls=False):
         self.address = address
         self.port = unused_port()
-        self.endpoint = "http://%s:%d" % (address, self.port)
+        self.endpoint = "%s://%s:%d" % ("https" if tls else "http", address, self.port)
+        workdir = os.path.dirname(log_path)
+        self.ca_certificate = _private_ca_certificate(workdir, address) if tls else None
+        https = ["-c", os.path.join(workdir, "server.crt"), "-k", os.path.join(workdir, "server.key")] if tls else []
         self.bucket = "privreg-%s" % secrets.token_hex(4)
         self.access_key = "AKIA" + secrets.token_hex(8).upper()
         # characters that trip quoting in YAML and in a shell
         self.secret_key = "s3/%s+'\"$x" % secrets.token_hex(12)
         self.log = open(log_path, "w")  # noqa: SIM115  (kept open while the server runs)
         self.process = subprocess.Popen(
-            [shutil.which("moto_server"), "-H", address, "-p", str(self.port)], stdout=self.log, stderr=self.log
+            [shutil.which("moto_server"), "-H", address, "-p", str(self.port), *https], stdout=self.log, stderr=self.log
         )
         _wait_for_port(address, self.port, self.process)
         self.client().create_bucket(Bucket=self.bucket)
@@ -59,7 +98,19 @@ class S3Server:
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
             region_name="us-east-1",
+            verify=self.ca_certificate,
         )
+
+    def role_vars(self):
+        """The roles' variables of a registry that stores in this server's bucket."""
+        return {
+            "registry_storage": "s3",
+            "registry_s3_endpoint": self.endpoint,
+            "registry_s3_bucket": self.bucket,
+            "registry_s3_access_key": self.access_key,
+            "registry_s3_secret_key": self.secret_key,
+            "registry_s3_path_style": True,
+        }
 
     def keys(self, prefix=""):
         pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
@@ -73,19 +124,28 @@ class S3Server:
 
 class RedisServer:
     """Debian's redis-server on the bridge address, with a password, no persistence,
-    and the eviction policy the distribution project asks for (allkeys-lru)."""
+    and the eviction policy the distribution project asks for (allkeys-lru).
+    With ``tls``, it speaks TLS only, with a certificate for the address signed by a
+    CA of the test's own (``self.ca_certificate``)."""
 
-    def __init__(self, address, workdir):
+    def __init__(self, address, workdir, tls=False):
         self.address = address
         self.port = unused_port()
         self.password = "r3dis %s 'q' $x" % secrets.token_hex(6)
+        self.ca_certificate = _private_ca_certificate(workdir, address) if tls else None
+        listen = (
+            "port 0\ntls-port %d\ntls-cert-file %s/server.crt\ntls-key-file %s/server.key\n"
+            "tls-ca-cert-file %s\ntls-auth-clients no\n" % (self.port, workdir, workdir, self.ca_certificate)
+            if tls
+            else "port %d\n" % self.port
+        )
         config = os.path.join(workdir, "redis.conf")
         fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as stream:
             stream.write(
-                "bind %s\nport %d\nrequirepass \"%s\"\nsave \"\"\nappendonly no\n"
+                "bind %s\n%srequirepass \"%s\"\nsave \"\"\nappendonly no\n"
                 "maxmemory 64mb\nmaxmemory-policy allkeys-lru\ndir %s\n"
-                % (address, self.port, self.password.replace("\\", "\\\\").replace('"', '\\"'), workdir)
+                % (address, listen, self.password.replace("\\", "\\\\").replace('"', '\\"'), workdir)
             )
         self.process = subprocess.Popen(
             [shutil.which("redis-server"), config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -99,7 +159,8 @@ class RedisServer:
     def keys(self, db):
         """The keys of database ``db``, read with redis-cli (password on its environment)."""
         done = subprocess.run(
-            ["redis-cli", "-h", self.address, "-p", str(self.port), "-n", str(db), "--scan"],
+            ["redis-cli", "-h", self.address, "-p", str(self.port), "-n", str(db), "--scan"]
+            + (["--tls", "--cacert", self.ca_certificate] if self.ca_certificate else []),
             env=dict(os.environ, REDISCLI_AUTH=self.password),
             capture_output=True,
             text=True,

@@ -39,12 +39,7 @@ def servers(tmp_path_factory):
 
 def storage_vars(s3, redis):
     return {
-        "registry_storage": "s3",
-        "registry_s3_endpoint": s3.endpoint,
-        "registry_s3_bucket": s3.bucket,
-        "registry_s3_access_key": s3.access_key,
-        "registry_s3_secret_key": s3.secret_key,
-        "registry_s3_path_style": True,
+        **s3.role_vars(),
         "registry_s3_root_directory": ROOT_DIRECTORY,
         "registry_redis_addresses": [redis.address_port],
         "registry_redis_password": redis.password,
