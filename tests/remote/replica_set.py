@@ -1,6 +1,7 @@
 """Two registry replicas behind HAProxy on the test bed, on S3 storage with a
 Redis cache (tests/remote/test_replicas.py and bench/replica_bench.py): the
-Debian 12 and 13 hosts run the nginx_proxy topology from site.yml over SSH;
+Debian 12 and 13 hosts run one topology from site.yml over SSH (nginx_proxy,
+or native, where the registry itself serves TLS on the replica's port);
 this machine runs what they share, moto's S3 server and Debian's
 redis-server, and the balancer, on its test bed address. The balancer is
 scaffolding, configured as the README's load balancer contract says: TLS in
@@ -25,6 +26,9 @@ SITE = os.path.join(ROOT, "playbooks", "site.yml")
 # The balancer's names of the replicas, and the test bed hosts they run on.
 REPLICAS = {"a": "privreg-testbed-bookworm", "b": "privreg-testbed-trixie"}
 PORT = 6443
+# The container that serves each replica's port, per topology: its log has a
+# line per request, and a replica stops serving when it stops.
+FRONT_CONTAINER = {"nginx_proxy": "registry_nginx", "native": "registry"}
 
 
 class Balancer:
@@ -88,10 +92,13 @@ class Balancer:
 
 
 class ReplicaSet:
-    """The servers, the balancer and the two replica hosts' inventory and site.yml runs."""
+    """The servers, the balancer and the two replica hosts' inventory and site.yml runs,
+    in ``topology`` (nginx_proxy or native)."""
 
-    def __init__(self, testbed, archives, workdir):
+    def __init__(self, testbed, archives, workdir, topology="nginx_proxy"):
         self.testbed = testbed
+        self.topology = topology
+        self.front_container = FRONT_CONTAINER[topology]
         self.workdir = workdir
         address = testbed.controller_address
         self.s3 = s3 = S3Server(address, os.path.join(workdir, "moto.log"))
@@ -108,19 +115,19 @@ class ReplicaSet:
         )
         self.endpoint = "%s:%d" % (testbed.controller_address, PORT)
         self.users = {"alice": "al1ce %s" % secrets.token_hex(6)}
+        # Accounts the next run removes (state: absent).
+        self.removed = []
         self.inventory = os.path.join(workdir, "inventory.json")
         self.secrets_file = os.path.join(workdir, "secrets.json")
         self.group_vars = {
             **testbed.connection,
-            "registry_topology": "nginx_proxy",
+            "registry_topology": topology,
             # the balancer's name and port: what clients use and upload URLs carry
             "registry_host": testbed.controller_address,
             "registry_port": PORT,
             **own,
             "registry_image": archives["registry_image"],
             "registry_image_archive": archives["registry"],
-            "registry_nginx_image": archives["nginx_image"],
-            "registry_nginx_image_archive": archives["nginx"],
             "registry_storage": "s3",
             "registry_s3_endpoint": s3.endpoint,
             "registry_s3_bucket": s3.bucket,
@@ -128,6 +135,9 @@ class ReplicaSet:
             "registry_redis_addresses": [redis.address_port],
             "registry_redis_db": 1,
         }
+        if topology == "nginx_proxy":
+            self.group_vars["registry_nginx_image"] = archives["nginx_image"]
+            self.group_vars["registry_nginx_image_archive"] = archives["nginx"]
         self.secrets = {
             "registry_s3_access_key": s3.access_key,
             "registry_s3_secret_key": s3.secret_key,
@@ -143,6 +153,7 @@ class ReplicaSet:
         fd = os.open(self.secrets_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as stream:
             users = [{"name": name, "password": password} for name, password in self.users.items()]
+            users += [{"name": name, "state": "absent"} for name in self.removed]
             json.dump({**self.secrets, "registry_users": users}, stream)
 
     def play(self):
@@ -178,6 +189,17 @@ class ReplicaSet:
             "set -e; d=$(mktemp -d); trap 'rm -rf $d' EXIT; echo 'FROM scratch' >$d/Dockerfile; %s"
             "sudo docker build -q -t %s $d" % (steps, ref),
         ).strip()
+
+    def remove_user(self, name):
+        """``name`` is removed by the next run."""
+        del self.users[name]
+        self.removed.append(name)
+
+    def served_requests(self, host, method, path="/v2/"):
+        """How many requests of ``method`` under ``path`` the replica on ``host`` logged
+        (nginx's access log, or the registry's own in native)."""
+        log = self.testbed.must(host, "sudo docker logs %s 2>&1" % self.front_container)
+        return sum(1 for line in log.splitlines() if '"%s %s' % (method, path) in line)
 
     def wait_until_both_up(self, timeout=30):
         deadline = time.monotonic() + timeout

@@ -1,7 +1,8 @@
 """Two registry replicas behind a load balancer, on S3 storage with a Redis
 cache, on the test bed (replica_set.py): what the README's "Storage on S3, with
 a Redis cache" promises of replicas, with the real docker client on the test
-bed's client host.
+bed's client host, in both topologies (the module's tests run once per
+topology, on a replica set of their own).
 """
 
 import secrets
@@ -19,12 +20,24 @@ pytestmark = [
 ]
 
 LAYERS = 4
+# The access rules a re-run adds: carol may only pull. Native refuses rules
+# (its registry lets every account do everything), so there carol pushes too.
+RERUN_ACCESS = {
+    "nginx_proxy": [
+        {"repositories": ["**"], "users": ["alice"], "actions": ["pull", "push", "delete", "catalog"]},
+        {"repositories": ["replicas/**"], "users": ["carol"], "actions": ["pull"]},
+    ],
+    "native": [],
+}
 
 
-@pytest.fixture(scope="module")
-def replicas(testbed, image_archives, tmp_path_factory, timed):
-    deployment = ReplicaSet(testbed, image_archives, str(tmp_path_factory.mktemp("replicas")))
-    timed("replicas deploy (2 hosts, S3, Redis, behind HAProxy)", deployment.play)
+@pytest.fixture(scope="module", params=sorted(RERUN_ACCESS))
+def replicas(request, testbed, image_archives, tmp_path_factory, timed):
+    topology = request.param
+    deployment = ReplicaSet(testbed, image_archives, str(tmp_path_factory.mktemp("replicas")), topology)
+    # bob's account is removed by the re-run
+    deployment.users["bob"] = "b0b %s" % secrets.token_hex(6)
+    timed("replicas deploy (%s, 2 hosts, S3, Redis, behind HAProxy)" % topology, deployment.play)
     deployment.trust_on(CLIENT)
     login(testbed, deployment, "alice")
     yield deployment
@@ -44,10 +57,12 @@ def build(testbed, replicas, repository, layers=LAYERS, kib=512):
     return ref, replicas.build_on(CLIENT, ref, layers, kib * 1024)
 
 
-def served_requests(testbed, host, method, path="/v2/"):
-    """How many requests of ``method`` under ``path`` the replica's nginx logged."""
-    log = testbed.must(host, "sudo docker logs registry_nginx 2>&1")
-    return sum(1 for line in log.splitlines() if '"%s %s' % (method, path) in line)
+def uploads(replicas):
+    """The upload requests (PATCH, PUT) each replica logged."""
+    return {
+        name: replicas.served_requests(host, "PATCH") + replicas.served_requests(host, "PUT")
+        for name, host in REPLICAS.items()
+    }
 
 
 def test_the_balancer_sees_both_replicas_up(replicas):
@@ -55,16 +70,10 @@ def test_the_balancer_sees_both_replicas_up(replicas):
 
 
 def test_a_push_whose_requests_alternate_between_replicas_completes(replicas, testbed, timed):
-    before = {
-        name: served_requests(testbed, host, "PATCH") + served_requests(testbed, host, "PUT")
-        for name, host in REPLICAS.items()
-    }
+    before = uploads(replicas)
     ref, image = build(testbed, replicas, "replicas/alternating")
-    timed("push through the balancer", testbed.must, CLIENT, "sudo docker push %s" % ref)
-    after = {
-        name: served_requests(testbed, host, "PATCH") + served_requests(testbed, host, "PUT")
-        for name, host in REPLICAS.items()
-    }
+    timed("push through the balancer (%s)" % replicas.topology, testbed.must, CLIENT, "sudo docker push %s" % ref)
+    after = uploads(replicas)
     # uploads (PATCH, PUT) landed on both replicas: an upload begun on one was continued on the other
     assert all(after[name] > before[name] for name in REPLICAS), (before, after)
     testbed.must(CLIENT, "sudo docker rmi %s && sudo docker pull %s" % (ref, ref))
@@ -87,43 +96,55 @@ def test_a_pull_survives_a_replica_stopping_midway(replicas, testbed):
     ref, image = build(testbed, replicas, "replicas/failover", layers=8, kib=32 * 1024)
     testbed.must(CLIENT, "sudo docker push %s && sudo docker rmi %s" % (ref, ref))
     blobs = "/v2/replicas/failover/blobs/"
-    blobs_before = served_requests(testbed, REPLICAS["a"], "GET", blobs)
+    blobs_before = replicas.served_requests(REPLICAS["a"], "GET", blobs)
     ssh = testbed.ssh_command(CLIENT, "sudo docker pull %s || sudo docker pull %s" % (ref, ref))
     pulling = subprocess.Popen(ssh, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    # replica a's proxy stops as soon as it serves a layer of the pull (the balancer alternates)
+    # replica a stops serving (nginx_proxy: its nginx; native: its registry) as
+    # soon as it serves a layer of the pull (the balancer alternates)
     deadline = time.monotonic() + 60
-    while served_requests(testbed, REPLICAS["a"], "GET", blobs) == blobs_before and time.monotonic() < deadline:
+    while replicas.served_requests(REPLICAS["a"], "GET", blobs) == blobs_before and time.monotonic() < deadline:
         time.sleep(0.1)
-    testbed.must(REPLICAS["a"], "sudo docker stop -t 0 registry_nginx")
+    testbed.must(REPLICAS["a"], "sudo docker stop -t 0 %s" % replicas.front_container)
     try:
         assert pulling.poll() is None, "the pull ended before the replica stopped: nothing was tested"
         output = pulling.communicate(timeout=300)[0]
         assert pulling.returncode == 0, output
         assert testbed.must(CLIENT, "sudo docker image inspect -f '{{.Id}}' %s" % ref).strip() == image
     finally:
-        testbed.must(REPLICAS["a"], "sudo docker start registry_nginx")
+        testbed.must(REPLICAS["a"], "sudo docker start %s" % replicas.front_container)
         testbed.must(CLIENT, "sudo docker rmi %s" % ref)
 
 
 def test_accounts_and_access_rules_changed_on_a_rerun_apply_on_every_replica(replicas, testbed, timed):
-    """carol is added, read-only by a new rule; alice keeps every right."""
+    """carol is added, bob removed; nginx_proxy: carol is read-only by a new
+    rule and alice keeps every right; native (no rules): carol pushes."""
     replicas.users["carol"] = "c@rol %s" % secrets.token_hex(6)
-    replicas.group_vars["registry_access"] = [
-        {"repositories": ["**"], "users": ["alice"], "actions": ["pull", "push", "delete", "catalog"]},
-        {"repositories": ["replicas/**"], "users": ["carol"], "actions": ["pull"]},
-    ]
+    bob = replicas.users["bob"]
+    replicas.remove_user("bob")
+    rules = RERUN_ACCESS[replicas.topology]
+    if rules:
+        replicas.group_vars["registry_access"] = rules
     replicas.write()
-    timed("replicas re-run with a new account and access rules", replicas.play)
+    timed("replicas re-run with accounts changed (%s)" % replicas.topology, replicas.play)
     assert replicas.wait_until_both_up() == ["a", "b"]
-    ref, _image = build(testbed, replicas, "replicas/read-only", layers=1, kib=64)
+    ref, _image = build(testbed, replicas, "replicas/rerun", layers=1, kib=64)
     for name in REPLICAS:
         replicas.balancer.only(name)
         try:
+            refused = testbed.ssh(CLIENT, "sudo docker login -u bob --password-stdin %s" % replicas.endpoint, stdin=bob)
+            assert refused.returncode != 0, "the removed bob logged in through replica %s" % name
+            assert "401 Unauthorized" in refused.stdout + refused.stderr, refused.stderr
             login(testbed, replicas, "carol")
-            denied = testbed.ssh(CLIENT, "sudo docker push %s" % ref)
-            assert denied.returncode != 0, "carol pushed through replica %s" % name
-            assert "denied: requested access to the resource is denied" in denied.stdout + denied.stderr
-            login(testbed, replicas, "alice")
-            testbed.must(CLIENT, "sudo docker push %s" % ref)
+            pushed = testbed.ssh(CLIENT, "sudo docker push %s" % ref)
+            if rules:
+                assert pushed.returncode != 0, "carol pushed through replica %s" % name
+                assert "denied: requested access to the resource is denied" in pushed.stdout + pushed.stderr
+                login(testbed, replicas, "alice")
+                testbed.must(CLIENT, "sudo docker push %s" % ref)
+                login(testbed, replicas, "carol")
+            else:
+                assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+            # carol pulls through this replica alone
+            testbed.must(CLIENT, "sudo docker rmi %s && sudo docker pull %s" % (ref, ref))
         finally:
             replicas.balancer.both()
