@@ -134,6 +134,8 @@ class ReplicaSet:
             "registry_s3_path_style": True,
             "registry_redis_addresses": [redis.address_port],
             "registry_redis_db": 1,
+            # clients may delete: playbooks/gc.yml has something to collect
+            "registry_storage_delete": True,
         }
         if topology == "nginx_proxy":
             self.group_vars["registry_nginx_image"] = archives["nginx_image"]
@@ -156,9 +158,9 @@ class ReplicaSet:
             users += [{"name": name, "state": "absent"} for name in self.removed]
             json.dump({**self.secrets, "registry_users": users}, stream)
 
-    def play(self):
+    def play(self, playbook=SITE):
         done = subprocess.run(
-            ["ansible-playbook", "-i", self.inventory, "-e", "@" + self.secrets_file, SITE],
+            ["ansible-playbook", "-i", self.inventory, "-e", "@" + self.secrets_file, playbook],
             env=ansible_env(),
             capture_output=True,
             text=True,

@@ -5,14 +5,17 @@ bed's client host, in both topologies (the module's tests run once per
 topology, on a replica set of their own).
 """
 
+import os
+import re
 import secrets
 import shutil
 import subprocess
 import time
 
 import pytest
+import requests
 from replica_set import REPLICAS, ReplicaSet
-from testbed_hosts import CLIENT
+from testbed_hosts import CLIENT, ROOT
 
 pytestmark = [
     pytest.mark.slow,
@@ -148,3 +151,64 @@ def test_accounts_and_access_rules_changed_on_a_rerun_apply_on_every_replica(rep
             testbed.must(CLIENT, "sudo docker rmi %s && sudo docker pull %s" % (ref, ref))
         finally:
             replicas.balancer.both()
+
+
+def registry_api(replicas, method, path, **kwargs):
+    """A request to the registry through the balancer, as alice, from the controller."""
+    return requests.request(
+        method,
+        "https://%s%s" % (replicas.endpoint, path),
+        auth=("alice", replicas.users["alice"]),
+        verify=replicas.ca_file,
+        timeout=60,
+        **kwargs,
+    )
+
+
+def play_section(output, play):
+    """The part of an ansible-playbook output that belongs to the play named ``play``."""
+    start = output.index("PLAY [%s]" % play)
+    end = output.find("\nPLAY ", start + 1)
+    return output[start : end if end > 0 else len(output)]
+
+
+def test_one_replica_collects_garbage_while_both_are_read_only(replicas, testbed, timed):
+    """playbooks/gc.yml on the replica set: both replicas go read-only, the first by name alone
+    collects the shared bucket and flushes the shared cache, both come back read-write."""
+    if replicas.topology != "nginx_proxy":
+        pytest.skip("the replicas' collection is the shared base's, the same in both topologies: nginx_proxy runs it")
+    login(testbed, replicas, "alice")
+    ref, _image = build(testbed, replicas, "replicas/gc", layers=2, kib=256)
+    testbed.must(CLIENT, "sudo docker push %s" % ref)
+    digest = testbed.must(CLIENT, "sudo docker image inspect -f '{{index .RepoDigests 0}}' %s" % ref).strip()
+    digest = digest.split("@", 1)[1]
+    manifest = registry_api(
+        replicas,
+        "GET",
+        "/v2/replicas/gc/manifests/" + digest,
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+    )
+    assert manifest.status_code == 200, manifest.text
+    layers = [layer["digest"] for layer in manifest.json()["layers"]]
+    assert registry_api(replicas, "DELETE", "/v2/replicas/gc/manifests/" + digest).status_code == 202
+
+    output = timed("gc.yml on the replicas", replicas.play, os.path.join(ROOT, "playbooks", "gc.yml"))
+    hosts = sorted(REPLICAS.values())
+    read_only = play_section(output, "The registries go read-only for the collection")
+    for host in hosts:
+        # the task's own lines (up to the blank line after it) say the host's registry changed
+        task = r"registry container runs with the current settings[^\n]*\n(?:[^\n]+\n)*?changed: \[%s\]" % host
+        assert re.search(task, read_only), read_only[-3000:]
+    assert "Dry run on %s for the replicas %s:" % (hosts[0], ", ".join(hosts)) in output
+    assert re.findall(r"Collected on (\S+):", output) == [hosts[0]]
+    stored = replicas.s3.keys("docker/registry/v2/blobs/")
+    assert not [layer for layer in layers if any(layer.split(":")[1] in key for key in stored)]
+    # read-write again through either replica
+    for name in REPLICAS:
+        replicas.balancer.only(name)
+        try:
+            again, _image = build(testbed, replicas, "replicas/after-gc", layers=1, kib=64)
+            testbed.must(CLIENT, "sudo docker push %s && sudo docker rmi %s" % (again, again))
+        finally:
+            replicas.balancer.both()
+    testbed.must(CLIENT, "sudo docker rmi %s" % ref)
