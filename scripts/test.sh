@@ -7,7 +7,14 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$PRIVREG_ROOT"
 
-stage() { printf '\n=== %s (%s)\n' "$1" "$(date +%T)"; }
+# Each stage line also says how long the previous stage took, and the last
+# one the whole run, so a CI log shows where the time went.
+stage_name="" stage_start=$SECONDS run_start=$SECONDS
+stage() {
+    [ -z "$stage_name" ] || printf '=== %s took %ss\n' "$stage_name" "$((SECONDS - stage_start))"
+    stage_name="$1" stage_start=$SECONDS
+    printf '\n=== %s (%s)\n' "$1" "$(date +%T)"
+}
 
 stage "system packages";   bash scripts/install-packages.sh
 stage "python environment"; bash scripts/bootstrap-python.sh
@@ -32,3 +39,4 @@ trap - EXIT
 stage "quality gates";     bash scripts/lint.sh
 stage "galaxy build and install"; bash scripts/test-galaxy-install.sh
 stage "done"
+printf '=== whole suite took %ss\n' "$((SECONDS - run_start))"
