@@ -23,10 +23,15 @@ stage "python environment"; bash scripts/bootstrap-python.sh
 source "$PRIVREG_ROOT/scripts/env.sh"
 stage "docker engine";     bash scripts/ensure-docker.sh
 stage "local images";      bash scripts/build-images.sh
-stage "unit and functional tests"
+# The test bed's root filesystems (debootstrap: mostly downloads and disk)
+# build meanwhile, when they are not built already.
+stage "unit and functional tests (the test bed builds meanwhile)"
+bash scripts/testbed.sh build >"$PRIVREG_ROOT/.tmp/testbed-build.log" 2>&1 &
+testbed_build=$!
 pytest
 stage "SSH test bed (Debian 12 and 13 hosts)"
-bash scripts/testbed.sh build
+wait "$testbed_build" || { cat "$PRIVREG_ROOT/.tmp/testbed-build.log"; exit 1; }
+cat "$PRIVREG_ROOT/.tmp/testbed-build.log"
 bash scripts/testbed.sh up
 # The hosts go away whatever the tests did; the images stay for the next run.
 trap 'bash scripts/testbed.sh down' EXIT

@@ -7,12 +7,14 @@ wrote. Registry 3 is not packaged by Debian: a 3.x image was checked by hand (RE
 import hashlib
 import json
 import os
+import re
 import secrets
 import socket
 import subprocess
+import time
 
 import pytest
-from local_engine import REGISTRY_IMAGE, docker, needs_engine_and_images
+from local_engine import REGISTRY_IMAGE, docker, needs_engine_and_images, unused_port
 from site_deployment import Site
 
 pytestmark = [*needs_engine_and_images, pytest.mark.slow]
@@ -51,6 +53,11 @@ def pushed(site, tmp_path_factory):
     yield ref, image_id, env
     subprocess.run(["docker", "logout", endpoint], env=env, capture_output=True, check=False)
     docker("rmi", ref)
+
+
+def changed_tasks(output):
+    """The tasks of a playbook run that reported a change."""
+    return re.findall(r"TASK \[([^\]]+)\][^\n]*\n(?:[^\n]+\n)*?changed:", output)
 
 
 def inspect(name):
@@ -165,3 +172,53 @@ def test_the_upgrade_check_reads_what_the_registry_wrote(site, pushed, ansible_m
         "privreg.registry.registry_upgrade_check", {**args, "storage_root": str(copy), "running_major": 3}
     )
     assert run.rc == 0 and run.result["scanned"] is False
+
+
+@pytest.fixture
+def image_source(tmp_path):
+    """A plain registry on 127.0.0.1 to pull the registry's image from (the engine pulls plain HTTP from
+    loopback): the tag ``<source>/privreg/registry:moving``, pushed there from a build of its own."""
+    port = unused_port()
+    name = "privreg-molecule-release-source"
+    docker("rm", "-f", name)
+    started = docker("run", "-d", "--name", name, "-p", "127.0.0.1:%d:5000" % port, REGISTRY_IMAGE)
+    assert started.returncode == 0, started.stderr
+    tag = "127.0.0.1:%d/privreg/registry:moving" % port
+
+    def publish(label, local=None):
+        """A new image behind the tag, pushed; on the engine the tag then names ``local`` (an image id: what
+        the host pulled before) or nothing. Returns the new image's id."""
+        (tmp_path / "Dockerfile").write_text("FROM %s\nLABEL org.example.build=%s\n" % (REGISTRY_IMAGE, label))
+        assert docker("build", "-q", "-t", tag, str(tmp_path)).returncode == 0
+        image_id = docker("image", "inspect", "-f", "{{.Id}}", tag).stdout.strip()
+        for _attempt in range(30):
+            if docker("push", tag).returncode == 0:
+                break
+            time.sleep(1)
+        else:
+            raise AssertionError("the source registry took no push")
+        docker("rmi", tag)
+        if local:
+            assert docker("tag", local, tag).returncode == 0
+        return image_id
+
+    yield tag, publish
+    docker("rm", "-f", "-v", name)
+    docker("rmi", tag)
+
+
+def test_registry_image_pull_always_brings_a_new_image_behind_the_tag_missing_does_not(site, image_source):
+    tag, publish = image_source
+    first = publish("first")
+    site.play("-e", "registry_image=%s" % tag, "-e", "registry_image_pull=missing")
+    assert inspect(site.containers[0])["Image"] == first
+    second = publish("second", local=first)
+    # missing: a present tag is never asked for again
+    changed, output = site.play("-e", "registry_image=%s" % tag, "-e", "registry_image_pull=missing")
+    assert changed == 0 and inspect(site.containers[0])["Image"] == first, changed_tasks(output)
+    # always: the run asks the source, gets the new image, re-creates the container on it
+    changed, output = site.play("-e", "registry_image=%s" % tag, "-e", "registry_image_pull=always")
+    assert changed > 0 and inspect(site.containers[0])["Image"] == second
+    assert "the running registry container has 2.8.2" in output
+    changed, output = site.play("-e", "registry_image=%s" % tag, "-e", "registry_image_pull=always")
+    assert changed == 0, changed_tasks(output)
