@@ -23,6 +23,7 @@ PACKAGES=(
     openssl          # test certificates
     iptables         # dockerd's bridge networking and published ports
     shellcheck       # ansible-test sanity skips its shellcheck test without it
+    python3-bcrypt   # the system Python's bcrypt 3.2, which the htpasswd module must work with too
 )
 
 missing=()

@@ -83,7 +83,7 @@ ansible-playbook -i "$WORK/inventory.yml" "$WORK/roles.yml" --syntax-check
 # And it runs: privreg.registry.site from the install deploys a native
 # registry on this host (its own names, port and folder, removed at the end);
 # the role's last tasks prove anonymous 401 and the user's 200 on /v2/.
-PREFIX=privreg-molecule-galaxy
+PREFIX=privreg-test-galaxy
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 cleanup() {
     docker rm -f -v "$PREFIX-registry" "$PREFIX-nginx" >/dev/null 2>&1 || true
