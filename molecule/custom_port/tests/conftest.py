@@ -1,4 +1,4 @@
-"""Fixtures for this scenario's tests and for nginx_proxy's client tests, which run here too."""
+"""Fixtures for this scenario's tests: privreg_molecule's scenario.py and proxy_scenario.py."""
 
 from privreg_molecule.proxy_scenario import nginx, nginx_gid, registry  # noqa: F401  (pytest fixtures)  # pylint: disable=unused-import
 from privreg_molecule.scenario import client, conf, endpoint, users  # noqa: F401  (pytest fixtures)  # pylint: disable=unused-import

@@ -1,8 +1,10 @@
 """What the nginx_proxy and custom_port scenarios add to scenario.py.
 
-Both scenarios run nginx_proxy's test_proxy_clients.py (custom_port through
-Molecule's ``additional_files_or_dirs``); their conftest.py files bring these
-fixtures and the shared ones.
+nginx_proxy's tests/test_proxy_clients.py checks the proxy; custom_port's
+tests/test_custom_port_clients.py checks only what differs there (the port, TLS
+to the registry), with the same helpers (running_config, registry_env,
+nginx_listening_ports). Their conftest.py files bring these fixtures and the
+shared ones.
 """
 
 import pytest
@@ -25,6 +27,35 @@ def nginx_listening_ports(host, nginx):
         if any(f"pid={pid}," in line for pid in pids):
             ports.add(int(line.split()[3].rsplit(":", 1)[1]))
     return sorted(ports)
+
+
+def running_config(host, conf, nginx_gid):
+    """The config nginx runs, as a set of lines with single spaces; asserts it is the live file.
+
+    Read from nginx's config path in the container as nginx's user (the container's root may not
+    enter nginx's folders; `nginx -T` would try to bind the port, which only the running master may).
+    """
+    dumped = host.run(
+        "docker exec -u 101:%s %s cat %s", str(nginx_gid), conf["registry_nginx_container_name"], NGINX_CONF
+    )
+    assert dumped.rc == 0, dumped.stderr
+    assert host.file(f"{conf['registry_base_dir']}/nginx/nginx.conf").content_string == dumped.stdout
+    return {" ".join(line.split()) for line in dumped.stdout.splitlines()}
+
+
+def upstream_tls_directives(conf):
+    """What nginx's config says when it talks TLS to the registry and verifies it (registry_upstream_tls)."""
+    return {
+        f"proxy_pass {upstream_url(conf)};",
+        "proxy_ssl_verify on;",
+        "proxy_ssl_trusted_certificate /etc/nginx/certs/ca.crt;",
+        f"proxy_ssl_name {conf['registry_host']};",
+    }
+
+
+def registry_env(registry):
+    """The registry container's environment as a dict."""
+    return dict(item.split("=", 1) for item in registry.inspect()["Config"]["Env"])
 
 
 def socket_volume(conf):
