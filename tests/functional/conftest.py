@@ -7,6 +7,7 @@ import subprocess
 from collections import namedtuple
 
 import pytest
+from site_deployment import SharedSites
 
 AnsibleRun = namedtuple("AnsibleRun", ["rc", "result", "stdout", "stderr"])
 PlaybookRun = namedtuple("PlaybookRun", ["rc", "tasks", "stdout", "stderr"])
@@ -98,3 +99,12 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def shared_sites(tmp_path_factory, ansible_environment):
+    """The session's shared default deployments (site_deployment.SharedSites): get(topology) deploys one
+    on first use; all are removed at the end of the session."""
+    sites = SharedSites(tmp_path_factory, ansible_environment)
+    yield sites
+    sites.remove()

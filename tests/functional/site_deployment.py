@@ -1,5 +1,7 @@
 """A deployment of playbooks/site.yml on this host with names of its own
-(privreg-molecule-site-*), for the functional tests that run the whole playbook."""
+(privreg-test-<name>-*, and an nginx group of its own), for the functional tests that run the whole
+playbook. Tests run side by side (pytest-xdist, Molecule, the test bed) on one engine and one host:
+nothing here is named or created that another deployment could share."""
 
 import json
 import os
@@ -9,6 +11,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from local_engine import NGINX_IMAGE, REGISTRY_IMAGE, docker, unused_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -19,15 +22,18 @@ RECAP = re.compile(r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d
 class Site:
     """One deployment of site.yml on this host, with names of its own."""
 
-    def __init__(self, topology, workdir, env, name="site", extra_vars=None):
+    def __init__(self, topology, workdir, env, name, extra_vars=None):
         self.topology = topology
         self.env = env
         self.workdir = workdir
         self.port = unused_port()
         self.base_dir = os.path.join(workdir, "registry")
-        prefix = "privreg-molecule-%s-%s" % (name, topology.replace("_", "-"))
+        prefix = "privreg-test-%s-%s" % (name, topology.replace("_", "-"))
         self.containers = ["%s-registry" % prefix, "%s-nginx" % prefix]
         self.network = "%s-net" % prefix
+        # The role creates this group (nginx reads the accounts through it): one of its own, so that no
+        # deployment running beside this one creates or deletes it, and a fresh host's plan really adds it.
+        self.nginx_group = "privreg-ngx-%s" % secrets.token_hex(4)
         self.certs_d = "/etc/docker/certs.d/localhost:%d" % self.port
         # passwords no log may show: random, with the characters that trip quoting
         self.passwords = ["alpha %s '\"$x\\" % secrets.token_hex(8), "beta-%s-ü" % secrets.token_hex(8)]
@@ -48,6 +54,7 @@ class Site:
             "registry_network_name": self.network,
             "registry_image": REGISTRY_IMAGE,
             "registry_nginx_image": NGINX_IMAGE,
+            "registry_nginx_group": self.nginx_group,
             "registry_bcrypt_cost": 10,
             **(extra_vars or {}),
         }
@@ -94,3 +101,59 @@ class Site:
         docker("network", "rm", self.network)
         shutil.rmtree(self.certs_d, ignore_errors=True)
         shutil.rmtree(self.base_dir, ignore_errors=True)
+        subprocess.run(["groupdel", self.nginx_group], capture_output=True, check=False)
+
+
+def worker_id():
+    """The pytest-xdist worker running this session (gw0, gw1...), "main" without xdist."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+class SharedSites:
+    """One deployment of site.yml's default configuration per topology, for the whole session of a worker.
+
+    The first ask for a topology deploys it, in this order, and records each step (the check-mode and
+    secrets tests read the records, whichever module asks first): leftovers of an earlier session removed;
+    ``--check --diff`` on the fresh host (``fresh_check``: changed, output); what that left behind
+    (``fresh_leftovers``: must be nothing); the converge at -vvv (``converge_output``).
+
+    A test that changes the deployment puts it back with ``restore()`` (a converge with the default
+    vars) in a finally, so the next test finds the default configuration. No test may rely on what
+    another module pushed: each pushes to repositories of its own.
+    """
+
+    def __init__(self, tmp_path_factory, env):
+        self.tmp_path_factory = tmp_path_factory
+        self.env = env
+        self.sites = {}
+
+    def get(self, topology):
+        if topology not in self.sites:
+            workdir = str(self.tmp_path_factory.mktemp("shared-" + topology))
+            site = Site(topology, workdir, self.env, name="shared-%s" % worker_id())
+            self.sites[topology] = site
+            site.remove()
+            site.fresh_check = site.play("--check", "--diff")
+            site.fresh_leftovers = {
+                "containers": site.existing_containers(),
+                "network": docker("network", "inspect", site.network).returncode == 0,
+                "base_dir": os.path.exists(site.base_dir),
+                "certs_d": os.path.exists(site.certs_d),
+            }
+            site.converge_output = site.play("-vvv")[1]
+        return self.sites[topology]
+
+    def remove(self):
+        for site in self.sites.values():
+            site.remove()
+
+
+def restore(site):
+    """Put a shared deployment back to the default configuration (after a test changed it)."""
+    site.play()
+
+
+def shared(topology):
+    """A fixture param for a topology's shared deployment: marked so that pytest-xdist keeps every test of
+    that deployment on the one worker that made it."""
+    return pytest.param(topology, marks=pytest.mark.xdist_group("shared-" + topology), id=topology)

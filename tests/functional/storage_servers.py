@@ -22,7 +22,7 @@ def bridge_gateway():
     return done.stdout.strip()
 
 
-def _wait_for_port(address, port, process, timeout=30):
+def _wait_for_port(address, port, process, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, "the server exited with %s" % process.returncode

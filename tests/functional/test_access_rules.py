@@ -8,7 +8,7 @@ and base/* pullable without an account on the anonymous port. bob is the
 account the rules limit. Every check is a real request to the deployed
 endpoint (nginx, njs, the registry behind it) or the real docker client.
 
-Names are privreg-molecule-access-* so scripts/test-molecule.sh sweeps leftovers.
+Names are privreg-test-access-*.
 """
 
 import base64
@@ -92,7 +92,7 @@ def site(tmp_path_factory, ansible_environment):
     deployment.play()
     yield deployment
     deployment.remove()
-    docker("rm", "-f", "privreg-molecule-access-image")
+    docker("rm", "-f", "privreg-test-access-image")
 
 
 @pytest.fixture(scope="module")
@@ -250,7 +250,7 @@ def one_layer_image(folder, size):
     folder.mkdir()
     (folder / "layer.bin").write_bytes(os.urandom(size))
     (folder / "Dockerfile").write_text("FROM scratch\nCOPY layer.bin /layer.bin\n")
-    image = "privreg-molecule-access-image:%s" % os.urandom(4).hex()
+    image = "privreg-test-access-image:%s" % os.urandom(4).hex()
     assert docker("build", "-q", "-t", image, str(folder)).returncode == 0
     return image
 

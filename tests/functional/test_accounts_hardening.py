@@ -70,7 +70,7 @@ def status(site, user=None, password=None):
     auth = (user, password) if user is not None else None
     url = "https://localhost:%d/v2/" % site.port
     ca = os.path.join(site.base_dir, "certs", "ca.crt")
-    for _attempt in range(30):  # a re-created container may still be starting
+    for _attempt in range(90):  # a re-created container may still be starting (on a loaded machine)
         try:
             return requests.get(url, auth=auth, verify=ca, timeout=10).status_code
         except requests.ConnectionError:
@@ -86,7 +86,7 @@ def read(path):
 @pytest.fixture(scope="module", params=["native", "nginx_proxy"])
 def walk(request, tmp_path_factory, ansible_environment):
     """The deployment after the five steps, with what each step showed."""
-    site = Site(request.param, str(tmp_path_factory.mktemp(request.param)), ansible_environment)
+    site = Site(request.param, str(tmp_path_factory.mktemp(request.param)), ansible_environment, name="accounts")
     site.remove()
     htpasswd = os.path.join(site.base_dir, "auth", "htpasswd")
     backups = os.path.join(site.base_dir, "auth-backup")

@@ -15,7 +15,9 @@ APP to team-a/app only, OTHER to team-b/other only. A blob of another
 repository is unknown under team-a (BLOB_UNKNOWN), and no path trick may
 reach it or any file of the storage from a team-a URL.
 
-Names are privreg-molecule-blobs-* so scripts/test-molecule.sh sweeps leftovers.
+The deployments are the session's shared ones (site_deployment.SharedSites); the
+repositories team-a/app and team-b/other are this module's alone (its blobs are
+random bytes, so no other module's push can make one known here).
 """
 
 import base64
@@ -33,7 +35,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from local_engine import docker, needs_engine_and_images
-from site_deployment import Site
+from site_deployment import restore, shared
 
 pytestmark = needs_engine_and_images
 
@@ -172,13 +174,9 @@ class Deployment:
         pytest.fail("the registry did not answer again after its restart")
 
 
-@pytest.fixture(scope="module", params=["nginx_proxy", "native"])
-def deployment(request, tmp_path_factory, ansible_environment):
-    site = Site(request.param, str(tmp_path_factory.mktemp(request.param)), ansible_environment, name="blobs")
-    site.remove()
-    site.play()
-    yield Deployment(site)
-    site.remove()
+@pytest.fixture(scope="module", params=[shared("nginx_proxy"), shared("native")])
+def deployment(request, shared_sites):
+    return Deployment(shared_sites.get(request.param))
 
 
 @dataclass
@@ -456,7 +454,14 @@ def test_a_blob_whose_link_or_data_is_gone_is_unknown(deployment, blobs):
     collected = deployment.push_blob(APP_REPOSITORY, os.urandom(4096))
     shutil.rmtree(deployment.layer_link_folder(APP_REPOSITORY, unlinked))
     shutil.rmtree(os.path.dirname(deployment.data_file(collected)))
-    deployment.restart_registry()
+    try:
+        deployment.restart_registry()
+        check_the_gone_blobs_are_unknown(deployment, blobs, unlinked, collected)
+    finally:
+        restore(deployment.site)
+
+
+def check_the_gone_blobs_are_unknown(deployment, blobs, unlinked, collected):
     for digest in (unlinked, collected):
         path = "/v2/%s/blobs/%s" % (APP_REPOSITORY, digest)
         for method in ("GET", "HEAD"):

@@ -13,7 +13,9 @@ diff_id (the digest of the uncompressed layer, which no client's compression
 changes) and the registry's manifests by digest.
 
 Passwords reach skopeo in an --authfile (0600) and docker on standard input,
-never on a command line. Names are privreg-molecule-clients-*.
+never on a command line. The deployments are the session's shared ones
+(site_deployment.SharedSites); the repositories pushed here are this module's
+alone, and the local image is privreg-test-clients-image:<random>.
 """
 
 import base64
@@ -27,7 +29,7 @@ import subprocess
 
 import pytest
 from local_engine import docker, needs_engine_and_images
-from site_deployment import Site
+from site_deployment import shared
 
 pytestmark = [
     *needs_engine_and_images,
@@ -169,7 +171,7 @@ def image(tmp_path_factory):
         (context / ("layer%d.bin" % index)).write_bytes(os.urandom(LAYER_BYTES))
         lines.append("COPY layer%d.bin /layer%d.bin" % (index, index))
     (context / "Dockerfile").write_text("\n".join(lines) + "\n")
-    name = "privreg-molecule-clients-image:%s" % os.urandom(4).hex()
+    name = "privreg-test-clients-image:%s" % os.urandom(4).hex()
     built = docker("build", "-q", "-t", name, str(context))
     assert built.returncode == 0, built.stderr
     assert len(diff_ids_of(name)) == LAYERS
@@ -177,16 +179,12 @@ def image(tmp_path_factory):
     docker("rmi", name)
 
 
-@pytest.fixture(scope="module", params=["nginx_proxy", "native"])
-def clients(request, tmp_path_factory, ansible_environment):
-    workdir = tmp_path_factory.mktemp(request.param)
-    site = Site(request.param, str(workdir), ansible_environment, name="clients")
-    site.remove()
-    site.play()
-    both = Clients(site, str(workdir))
+@pytest.fixture(scope="module", params=[shared("nginx_proxy"), shared("native")])
+def clients(request, tmp_path_factory, shared_sites):
+    site = shared_sites.get(request.param)
+    both = Clients(site, str(tmp_path_factory.mktemp("clients-" + request.param)))
     yield both
     both.remove()
-    site.remove()
 
 
 def test_the_role_gives_the_docker_daemon_the_registry_ca(clients):

@@ -20,11 +20,15 @@ from site_deployment import ROOT, Site
 pytestmark = [*needs_engine_and_images, pytest.mark.slow]
 
 GC = os.path.join(ROOT, "playbooks", "gc.yml")
-# The download that runs through the collection: read slowly enough to last
-# longer than gc.yml on a busy machine, fast enough that nginx never times out.
+# The download that runs through the collection: its first chunk is read before gc.yml starts, its last
+# RESERVE bytes only after gc.yml has finished (the test says when), so it spans the whole collection
+# however long that takes. Meanwhile it keeps reading a little at a time, so that nginx, which closes a
+# connection that takes nothing for send_timeout (60 s), keeps sending: at this pace the bytes before the
+# reserve last about 5 minutes, and only after them does the download stop to wait.
 SLOW_BLOB_BYTES = 48 * 1024 * 1024
 SLOW_CHUNK = 32 * 1024
 SLOW_PAUSE = 0.25
+RESERVE = 4 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -87,27 +91,33 @@ def images(client):
 
 
 class SlowDownload(threading.Thread):
-    """A blob download as a pulling client makes it, read a little at a time."""
+    """A blob download as a pulling client makes it, read a little at a time, that ends only after
+    ``finish`` is set: its last RESERVE bytes wait for it."""
 
     def __init__(self, client, repository, digest):
         super().__init__(daemon=True)
         self.client, self.repository, self.digest = client, repository, digest
         self.started_reading = threading.Event()
-        self.hurry = threading.Event()
+        self.finish = threading.Event()
         self.result = None
 
     def run(self):
         connection, response = self.client.request("GET", "/v2/%s/blobs/%s" % (self.repository, self.digest))
         sha = hashlib.sha256()
         try:
+            if response.length is None:
+                raise AssertionError("the blob came without a Content-Length: nothing to hold back")
             while True:
+                if not self.finish.is_set() and self.started_reading.is_set():
+                    if response.length is not None and response.length <= RESERVE:
+                        self.finish.wait(900)
+                    else:
+                        time.sleep(SLOW_PAUSE)
                 chunk = response.read(SLOW_CHUNK)
                 if not chunk:
                     break
                 sha.update(chunk)
                 self.started_reading.set()
-                if not self.hurry.is_set():
-                    time.sleep(SLOW_PAUSE)
             self.result = (response.status, "sha256:" + sha.hexdigest(), None)
         except Exception as error:  # the test reports it
             self.result = (response.status, None, repr(error))
@@ -140,12 +150,15 @@ def test_gc_frees_the_deleted_tags_own_layers_keeps_shared_ones_while_a_download
     download = SlowDownload(client, "gc/large", layers["large"])
     download.start()
     assert download.started_reading.wait(30)
-    _changed, output = site.play(playbook=GC)
-    # the download was still running when the collection and the restore had finished
-    still_running = download.is_alive()
-    download.hurry.set()
+    try:
+        _changed, output = site.play(playbook=GC)
+        # the download was still open when the collection and the restore had finished (it waits for
+        # finish; had it failed midway, it would have ended)
+        still_running = download.is_alive()
+    finally:
+        download.finish.set()
     download.join(120)
-    assert still_running, "the download ended before gc.yml did: make it slower"
+    assert still_running, download.result
     assert download.result == (200, layers["large"], None)
 
     freed = re.search(r"Collected on localhost: 3 blobs and 0 manifests deleted, (\d+) bytes freed", output)

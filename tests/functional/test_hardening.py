@@ -12,6 +12,10 @@ the host and as a careless operator would:
   before its container replaces the running proxy;
 - a generated certificate about to expire is renewed by the same CA on the
   next run.
+
+The deployments are the session's shared ones (site_deployment.SharedSites): a test
+that changes one puts it back (a converge with the default vars) before it ends.
+Tests of what only nginx_proxy has run for nginx_proxy alone.
 """
 
 import datetime
@@ -23,19 +27,20 @@ import subprocess
 import pytest
 from cryptography import x509
 from local_engine import NGINX_IMAGE, docker, needs_engine_and_images, nginx_process_status
-from site_deployment import Site
+from site_deployment import restore, shared
 
 pytestmark = needs_engine_and_images
-NGINX_GROUP = "privreg-nginx"
 
 
-@pytest.fixture(scope="module", params=["nginx_proxy", "native"])
-def site(request, tmp_path_factory, ansible_environment):
-    deployment = Site(request.param, str(tmp_path_factory.mktemp(request.param)), ansible_environment, name="hard")
-    deployment.remove()
-    deployment.play()
-    yield deployment
-    deployment.remove()
+@pytest.fixture(scope="module", params=[shared("nginx_proxy"), shared("native")])
+def site(request, shared_sites):
+    return shared_sites.get(request.param)
+
+
+@pytest.fixture(scope="module", params=[shared("nginx_proxy")])
+def proxy(request, shared_sites):
+    """The shared nginx_proxy deployment, for what only that topology has."""
+    return shared_sites.get(request.param)
 
 
 def inspect(name):
@@ -55,9 +60,8 @@ def status(site, auth=None):
     return subprocess.run(command + [url], capture_output=True, text=True, check=False).stdout
 
 
-def test_behind_nginx_the_registry_has_no_network_and_no_reachable_socket(site):
-    if site.topology != "nginx_proxy":
-        pytest.skip("the native registry is the client-facing endpoint")
+def test_behind_nginx_the_registry_has_no_network_and_no_reachable_socket(proxy):
+    site = proxy
     registry = inspect(site.containers[0])
     assert registry["HostConfig"]["NetworkMode"] == "none"
     assert not any(net.get("IPAddress") for net in registry["NetworkSettings"]["Networks"].values())
@@ -129,10 +133,9 @@ def test_containers_are_confined(site):
         assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "5", "max-size": "10m"}}, name
 
 
-def test_nginx_is_not_root_and_reads_the_accounts_through_a_group_of_its_own(site):
-    if site.topology != "nginx_proxy":
-        pytest.skip("nginx_proxy only")
-    group = grp.getgrnam(NGINX_GROUP)
+def test_nginx_is_not_root_and_reads_the_accounts_through_a_group_of_its_own(proxy):
+    site = proxy
+    group = grp.getgrnam(site.nginx_group)
     # The container starts as root only to hand nginx its one capability (test_containers_are_confined).
     assert inspect(site.containers[1])["Config"]["User"] == "0:0"
     # Every process of the container (master and workers, and this exec as nginx's user): real, effective,
@@ -149,9 +152,8 @@ def test_nginx_is_not_root_and_reads_the_accounts_through_a_group_of_its_own(sit
     assert as_nobody("cat", os.path.join(site.base_dir, "auth", "htpasswd")).returncode != 0
 
 
-def test_nginx_has_a_health_check_that_reaches_the_registry(site):
-    if site.topology != "nginx_proxy":
-        pytest.skip("nginx_proxy only")
+def test_nginx_has_a_health_check_that_reaches_the_registry(proxy):
+    site = proxy
     check = docker(
         "exec", site.containers[1], "sh", "-c", inspect(site.containers[1])["Config"]["Healthcheck"]["Test"][1]
     )
@@ -164,6 +166,7 @@ def test_nginx_has_a_health_check_that_reaches_the_registry(site):
         assert broken.returncode != 0
     finally:
         docker("start", site.containers[0])
+        restore(site)
 
 
 @pytest.mark.parametrize(
@@ -177,11 +180,10 @@ def test_nginx_has_a_health_check_that_reaches_the_registry(site):
         ),
     ],
 )
-def test_a_nginx_image_that_fails_the_config_check_never_replaces_the_running_proxy(site, breakage, message):
-    if site.topology != "nginx_proxy":
-        pytest.skip("nginx_proxy only")
-    bad = "privreg-molecule-hard-nginx-broken:1"
-    builder = "privreg-molecule-hard-builder"
+def test_a_nginx_image_that_fails_the_config_check_never_replaces_the_running_proxy(proxy, breakage, message):
+    site = proxy
+    bad = "privreg-test-hard-nginx-broken:%s" % site.nginx_group
+    builder = "privreg-test-hard-builder-%s" % site.nginx_group
     docker("rm", "-f", builder)
     removed = docker("run", "--name", builder, NGINX_IMAGE, "sh", "-c", breakage)
     assert removed.returncode == 0, removed.stderr
@@ -196,6 +198,7 @@ def test_a_nginx_image_that_fails_the_config_check_never_replaces_the_running_pr
         assert status(site, "alice:" + site.passwords[0]) == "200"
     finally:
         docker("rmi", "-f", bad)
+        restore(site)
 
 
 def served_not_after(site):
@@ -237,12 +240,16 @@ def test_a_generated_certificate_near_its_end_is_renewed_by_the_same_ca(site):
         check=True,
         capture_output=True,
     )
-    changed, output = site.play()
-    assert changed > 0
-    assert "The server certificate is signed by the CA and not about to expire" in output
-    assert open(os.path.join(certs, "ca.crt")).read() == ca
-    now = datetime.datetime.now(datetime.UTC)
-    assert served_not_after(site) - now > datetime.timedelta(days=800)
-    assert status(site, "alice:" + site.passwords[0]) == "200"
-    changed, output = site.play()
-    assert changed == 0, output[-5000:]
+    try:
+        changed, output = site.play()
+        assert changed > 0
+        assert "The server certificate is signed by the CA and not about to expire" in output
+        assert open(os.path.join(certs, "ca.crt")).read() == ca
+        now = datetime.datetime.now(datetime.UTC)
+        assert served_not_after(site) - now > datetime.timedelta(days=800)
+        assert status(site, "alice:" + site.passwords[0]) == "200"
+        changed, output = site.play()
+        assert changed == 0, output[-5000:]
+    except BaseException:
+        restore(site)  # the renewal's own converge did not end in the default state
+        raise

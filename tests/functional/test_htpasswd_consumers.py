@@ -63,7 +63,8 @@ def statuses(url, credentials):
 
 
 def wait_for_port(port, process, log):
-    deadline = time.monotonic() + 15
+    # a deadline that holds on a loaded 2-core machine running test lanes side by side
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail("server exited with %s:\n%s" % (process.returncode, open(log).read()))
@@ -71,7 +72,7 @@ def wait_for_port(port, process, log):
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.05)
-    pytest.fail("nothing listens on 127.0.0.1:%d after 15 s:\n%s" % (port, open(log).read()))
+    pytest.fail("nothing listens on 127.0.0.1:%d after 60 s:\n%s" % (port, open(log).read()))
 
 
 @pytest.fixture
@@ -145,7 +146,7 @@ def test_registry_accepts_every_user_and_follows_changes(ansible_module, htpassw
         },
     )
     assert (changed.result["added"], changed.result["removed"]) == (["frank"], ["alice"])
-    time.sleep(0.01)
+    # nothing to wait for: the registry compares the file's mtime on every request
     assert status(url, "frank", "frank's new pass") == 200
     assert status(url, "alice", USERS[0]["password"]) == 401
 

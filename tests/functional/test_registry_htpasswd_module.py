@@ -339,14 +339,30 @@ def test_missing_bcrypt_names_the_packages(ansible_module, htpasswd, tmp_path):
     assert not os.path.exists(htpasswd)
 
 
-def test_the_debian_bcrypt_package_works_too(ansible_module, htpasswd):
-    """Targets often run the system Python with python3-bcrypt (3.2 on Debian 12), not bcrypt 5."""
+@pytest.fixture(scope="module")
+def debian_bcrypt():
+    """The system Python with Debian's python3-bcrypt, installed with apt when missing (whatever ran before:
+    a deployment installs it too, but this test must not depend on one having run)."""
     python = "/usr/bin/python3"
-    probe = subprocess.run(
-        [python, "-c", "import bcrypt; print(bcrypt.__version__)"], capture_output=True, text=True, check=False
-    )
-    if probe.returncode != 0:
-        pytest.skip("%s has no bcrypt (Debian: apt-get install python3-bcrypt)" % python)
+
+    def probe():
+        return subprocess.run([python, "-c", "import bcrypt"], capture_output=True, check=False).returncode == 0
+
+    if not probe():
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        command = ["apt-get", "install", "-y", "--no-install-recommends", "python3-bcrypt"]
+        installed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if installed.returncode != 0:  # a stale package list: update it once
+            subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=False)
+            installed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        assert installed.returncode == 0, installed.stdout[-2000:] + installed.stderr[-2000:]
+    assert probe(), "python3-bcrypt is installed, yet %s cannot import bcrypt" % python
+    return python
+
+
+def test_the_debian_bcrypt_package_works_too(ansible_module, htpasswd, debian_bcrypt):
+    """Targets often run the system Python with python3-bcrypt (3.2 on Debian 12), not bcrypt 5."""
+    python = debian_bcrypt
     args = {"path": htpasswd, "cost": COST, "users": USERS}
     extra = {"ansible_python_interpreter": python}
     assert ansible_module(MODULE, args, extra_vars=extra).result["added"] == [u["name"] for u in USERS]

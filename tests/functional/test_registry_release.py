@@ -2,7 +2,10 @@
 the roles probe the image's binary and report it; the debug listener stays inside the container; another
 image re-creates the container on the same data, accounts, certificate and secret; registry_image_pull
 never fails on an absent image with nothing changed; registry_upgrade_check reads a storage the registry
-wrote. Registry 3 is not packaged by Debian: a 3.x image was checked by hand (README, "Upgrades")."""
+wrote. Registry 3 is not packaged by Debian: a 3.x image was checked by hand (README, "Upgrades").
+
+The deployment is the session's shared native one (site_deployment.SharedSites): a test that switches its
+image puts the default configuration back before it ends."""
 
 import hashlib
 import json
@@ -15,21 +18,18 @@ import time
 
 import pytest
 from local_engine import REGISTRY_IMAGE, docker, needs_engine_and_images, unused_port
-from site_deployment import Site
+from site_deployment import restore, worker_id
 
-pytestmark = [*needs_engine_and_images, pytest.mark.slow]
+pytestmark = [*needs_engine_and_images, pytest.mark.slow, pytest.mark.xdist_group("shared-native")]
 
 # Another image of the same registry: what a sysadmin gets when a tag moves to a rebuilt image.
-OTHER_IMAGE = "privreg-test/registry:2.8.2-rebuilt"
+OTHER_IMAGE = "privreg-test/registry:2.8.2-rebuilt-%s" % worker_id()
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory, ansible_environment):
-    deployment = Site("native", str(tmp_path_factory.mktemp("release")), ansible_environment, name="release")
-    deployment.remove()
-    _changed, deployment.first_output = deployment.play()
-    yield deployment
-    deployment.remove()
+def site(shared_sites):
+    """The shared native deployment; its first converge's output is ``converge_output``."""
+    yield shared_sites.get("native")
     docker("rmi", OTHER_IMAGE)
 
 
@@ -65,7 +65,7 @@ def inspect(name):
 
 
 def test_the_release_is_probed_reported_and_labelled(site):
-    assert "%s is distribution 2.8.2 (major 2)" % REGISTRY_IMAGE in site.first_output
+    assert "%s is distribution 2.8.2 (major 2)" % REGISTRY_IMAGE in site.converge_output
     registry = inspect(site.containers[0])
     assert registry["Config"]["Labels"]["org.privreg.registry.major"] == "2"
     # 3.x only: a 2.x registry gets nothing it does not read
@@ -106,6 +106,13 @@ def test_another_image_recreates_the_container_on_the_same_data_accounts_certifi
         for path in ("config/config.yml", "certs/registry.crt", "auth/htpasswd", "http_secret")
     }
 
+    try:
+        switched_to_the_other_image(site, ref, image_id, env, before, kept)
+    finally:
+        restore(site)
+
+
+def switched_to_the_other_image(site, ref, image_id, env, before, kept):
     changed, output = site.play("-e", "registry_image=%s" % OTHER_IMAGE)
     assert changed > 0
     assert "%s is distribution 2.8.2 (major 2); the running registry container has 2.8.2" % OTHER_IMAGE in output
@@ -179,7 +186,7 @@ def image_source(tmp_path):
     """A plain registry on 127.0.0.1 to pull the registry's image from (the engine pulls plain HTTP from
     loopback): the tag ``<source>/privreg/registry:moving``, pushed there from a build of its own."""
     port = unused_port()
-    name = "privreg-molecule-release-source"
+    name = "privreg-test-release-source-%s" % worker_id()
     docker("rm", "-f", name)
     started = docker("run", "-d", "--name", name, "-p", "127.0.0.1:%d:5000" % port, REGISTRY_IMAGE)
     assert started.returncode == 0, started.stderr
@@ -191,7 +198,7 @@ def image_source(tmp_path):
         (tmp_path / "Dockerfile").write_text("FROM %s\nLABEL org.example.build=%s\n" % (REGISTRY_IMAGE, label))
         assert docker("build", "-q", "-t", tag, str(tmp_path)).returncode == 0
         image_id = docker("image", "inspect", "-f", "{{.Id}}", tag).stdout.strip()
-        for _attempt in range(30):
+        for _attempt in range(90):  # until the source registry answers (it may still be starting)
             if docker("push", tag).returncode == 0:
                 break
             time.sleep(1)
@@ -209,6 +216,13 @@ def image_source(tmp_path):
 
 def test_registry_image_pull_always_brings_a_new_image_behind_the_tag_missing_does_not(site, image_source):
     tag, publish = image_source
+    try:
+        pulled_or_not(site, tag, publish)
+    finally:
+        restore(site)
+
+
+def pulled_or_not(site, tag, publish):
     first = publish("first")
     site.play("-e", "registry_image=%s" % tag, "-e", "registry_image_pull=missing")
     assert inspect(site.containers[0])["Image"] == first

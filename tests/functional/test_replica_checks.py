@@ -40,8 +40,8 @@ def replicas_inventory(workdir, **per_host):
         hosts[name] = {
             **shared,
             "registry_base_dir": os.path.join(workdir, name),
-            "registry_container_name": "privreg-molecule-%s-registry" % name,
-            "registry_nginx_container_name": "privreg-molecule-%s-nginx" % name,
+            "registry_container_name": "privreg-test-%s-registry" % name,
+            "registry_nginx_container_name": "privreg-test-%s-nginx" % name,
             "registry_nginx_health_port": unused_port(),
             **per_host.get(name, {}),
         }

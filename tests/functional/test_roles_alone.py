@@ -5,12 +5,13 @@ nothing. A topology the role does not deploy fails before the host changes,
 and so does applying the internal role privreg.registry._common.
 
 The docker CLI logs in, pushes and pulls through what each role deployed.
-Names are privreg-molecule-alone-* so scripts/test-molecule.sh sweeps leftovers.
+Names are privreg-test-alone-*, with an nginx group of each play's own.
 """
 
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -40,7 +41,9 @@ class RolePlay:
         self.health_port = unused_port()
         self.endpoint = "localhost:%d" % self.port
         self.base_dir = os.path.join(workdir, "registry")
-        prefix = "privreg-molecule-alone-%s" % (name or role).replace("_", "-")
+        prefix = "privreg-test-alone-%s" % (name or role).replace("_", "-")
+        # a group of its own: no deployment beside this one creates or deletes it
+        self.nginx_group = "privreg-ngx-%s" % secrets.token_hex(4)
         self.registry = prefix + "-registry"
         self.nginx = prefix + "-nginx"
         self.network = prefix + "-net"
@@ -63,6 +66,7 @@ class RolePlay:
             "registry_network_name": self.network,
             "registry_image": REGISTRY_IMAGE,
             "registry_nginx_image": NGINX_IMAGE,
+            "registry_nginx_group": self.nginx_group,
             "registry_bcrypt_cost": 10,
             **extra_vars,
         }
@@ -117,6 +121,7 @@ class RolePlay:
         docker("network", "rm", self.network)
         shutil.rmtree(self.certs_d, ignore_errors=True)
         shutil.rmtree(self.base_dir, ignore_errors=True)
+        subprocess.run(["groupdel", self.nginx_group], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="module", params=["registry_native", "registry_nginx_proxy"])
@@ -158,26 +163,25 @@ def test_the_role_alone_deploys_and_verifies_its_topology(deployed):
     assert deployed.status("alice:wrong") == "401"
 
 
-def test_the_docker_client_pushes_and_pulls_through_the_role_alone(deployed):
+def test_the_docker_client_pushes_and_pulls_through_the_role_alone(deployed, tmp_path):
     image = "%s/alone/registry:%s" % (deployed.endpoint, deployed.role)
-    login = subprocess.run(
-        ["docker", "login", deployed.endpoint, "--username", "alice", "--password-stdin"],
-        input=PASSWORD,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    env = dict(os.environ, DOCKER_CONFIG=str(tmp_path / "docker-config"))  # a login of the test's own
+
+    def client(*args, stdin=None):
+        return subprocess.run(["docker", *args], input=stdin, env=env, capture_output=True, text=True, check=False)
+
+    login = client("login", deployed.endpoint, "--username", "alice", "--password-stdin", stdin=PASSWORD)
     assert login.returncode == 0, login.stderr
     try:
         assert docker("tag", REGISTRY_IMAGE, image).returncode == 0
-        push = docker("push", image)
+        push = client("push", image)
         assert push.returncode == 0, push.stderr
         assert docker("rmi", image).returncode == 0
-        pull = docker("pull", image)
+        pull = client("pull", image)
         assert pull.returncode == 0, pull.stderr
     finally:
         docker("rmi", image)
-        docker("logout", deployed.endpoint)
+        client("logout", deployed.endpoint)
 
 
 def test_a_re_run_of_the_role_alone_changes_nothing(deployed):

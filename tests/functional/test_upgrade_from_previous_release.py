@@ -47,8 +47,8 @@ def previous_release(tmp_path_factory, ansible_environment):
     return tree, env
 
 
-def docker_cli(*args, stdin=None):
-    done = subprocess.run(["docker", *args], input=stdin, capture_output=True, text=True, check=False)
+def docker_cli(*args, stdin=None, env=None):
+    done = subprocess.run(["docker", *args], input=stdin, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -62,21 +62,24 @@ def test_a_host_converged_by_the_previous_release_upgrades_and_keeps_its_images(
     site.remove()
     endpoint = "localhost:%d" % site.port
     image = "%s/upgrade/kept:1" % endpoint
+    client_env = dict(os.environ, DOCKER_CONFIG=str(tmp_path / "docker-config"))  # a login of the test's own
     try:
         changed, output = site.play(playbook=os.path.join(tree, "playbooks", "site.yml"), env=previous_env)
         # The previous release ran: it had no shared base.
         assert changed > 0 and "privreg.registry._common" not in output, output[-3000:]
-        docker_cli("login", endpoint, "--username", "alice", "--password-stdin", stdin=site.passwords[0])
+        docker_cli(
+            "login", endpoint, "--username", "alice", "--password-stdin", stdin=site.passwords[0], env=client_env
+        )
         docker_cli("tag", REGISTRY_IMAGE, image)
-        docker_cli("push", image)
+        docker_cli("push", image, env=client_env)
         docker_cli("rmi", image)
 
         changed, output = site.play()
         assert "privreg.registry._common" in output
-        docker_cli("pull", image)
+        docker_cli("pull", image, env=client_env)
         changed, output = site.play()
         assert changed == 0, output[-8000:]
     finally:
         subprocess.run(["docker", "rmi", image], capture_output=True, check=False)
-        subprocess.run(["docker", "logout", endpoint], capture_output=True, check=False)
+        subprocess.run(["docker", "logout", endpoint], env=client_env, capture_output=True, check=False)
         site.remove()
