@@ -27,9 +27,10 @@ def _functional_conftest():
     return module
 
 
-ansible_env = _functional_conftest().ansible_env
-# The functional tests' helpers (storage_servers: real S3 and Redis servers).
+# The functional tests' helpers (storage_servers: real S3 and Redis servers;
+# what their conftest imports).
 sys.path.insert(0, os.path.join(ROOT, "tests", "functional"))
+ansible_env = _functional_conftest().ansible_env
 
 
 class Testbed:
