@@ -20,12 +20,17 @@ Steps:
     recap(output)                   the PLAY RECAP counters of that run
     recaps(output)                  the same for every host of the run
     task_status(output, task_name)  ok / changed / skipping of a task in that run's output
+    task_result(output, task_name)  the result that task printed (a debug task's msg), parsed
     started_at(host, container)     the container's State.StartedAt (restarts change it)
+    wait_until_healthy(host, name)  the container's State.Health once it says healthy (bounded wait)
     push_pull_round_trip(...)       login, push a multi-layer image, remove, pull back, logout, denied
 """
 
+import json
 import os
 import subprocess
+import textwrap
+import time
 
 import pytest
 import yaml
@@ -58,6 +63,23 @@ def client(host, conf, endpoint, tmp_path_factory):
 
 def started_at(host, name):
     return host.check_output("docker inspect -f '{{.State.StartedAt}}' %s", name)
+
+
+def wait_until_healthy(host, name, timeout=300, pause=2):
+    """Wait for the container's health check to say "healthy"; return ``State.Health`` as docker shows it last.
+
+    Docker runs the first check one interval after the start (30 s for the
+    role's registry), and a loaded machine delays it more: the wait ends as
+    soon as the status is "healthy", else after ``timeout`` seconds. Returns
+    at once (None) for a container without a health check. The caller
+    asserts the status; the returned log says why a check failed.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        health = json.loads(host.check_output("docker inspect -f '{{json .State.Health}}' %s", name))
+        if not health or health["Status"] == "healthy" or time.monotonic() > deadline:
+            return health
+        time.sleep(pause)
 
 
 def inventory_folder():
@@ -137,6 +159,27 @@ def task_status(output, task_name):
     for index, line in enumerate(lines):
         if line.startswith("TASK [") and f": {task_name}]" in line:
             return next(line for line in lines[index + 1 :] if line.strip()).split(":", 1)[0]
+    raise AssertionError(f"task {task_name!r} not in the output")
+
+
+def task_result(output, task_name):
+    """What the task named ``task_name`` printed after ``<status>: [host] =>``, parsed.
+
+    The base's callback prints results as YAML (callback_result_format), so a
+    debug task gives ``{"msg": ...}``. Fails when the task printed no result.
+    """
+    lines = output.splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith("TASK [") and f": {task_name}]" in line:
+            body = iter(lines[index + 1 :])
+            head = next(line for line in body if line.strip())
+            assert head.rstrip().endswith("=>"), f"task {task_name!r} printed no result: {head}"
+            block = []
+            for line in body:
+                if not line.strip() or line.startswith(("TASK [", "PLAY ", "RUNNING HANDLER [")):
+                    break
+                block.append(line)
+            return yaml.safe_load(textwrap.dedent("\n".join(block)))
     raise AssertionError(f"task {task_name!r} not in the output")
 
 
