@@ -409,6 +409,8 @@ def test_exclusive_that_would_remove_every_account_is_refused_before_any_bcrypt(
         (entry("alice", "a"), [User("bob", "b", "present")], True),  # bob replaces alice
         (entry("alice", "a"), [User("alice", None, "absent")], False),  # named: deliberate
     ],
+    # ids of their own: a salted hash in the id differs per process, and pytest-xdist's workers must agree
+    ids=["new-empty-file", "comments-only", "bob-replaces-alice", "alice-named-absent"],
 )
 def test_requests_that_leave_an_account_or_name_the_user_pass(content, users, exclusive):
     run_plan(content, users, exclusive=exclusive)
