@@ -1,7 +1,11 @@
 """The native registry as its host and its clients see it.
 
 The tests run in file order: the later ones change the accounts (a second
-converge through ansible-playbook) and re-create the container.
+converge through ansible-playbook) and re-create the container. Five
+ansible-playbook runs in all: check mode, the accounts change, then one run
+that brings a removed container back from an image archive with only the
+listed accounts, one with a certificate of our own (the archive is not loaded
+again), and one back to the scenario's own settings.
 """
 
 import pytest
@@ -14,7 +18,9 @@ from privreg_molecule.scenario import (
     recap,
     served_certificate_sha256,
     started_at,
+    task_result,
     task_status,
+    wait_until_healthy,
 )
 
 REPOSITORY = "molecule/multilayer"
@@ -23,11 +29,32 @@ CAROL_PASSWORD = "c@rol:new 'pw' \\ ✓"
 # A second name for the registry image, saved to an archive and removed, so
 # loading it is tested without touching the image other scenarios use.
 OFFLINE_IMAGE = "privreg/registry:molecule-offline"
+# The image scripts/build-images.sh makes, which the shared base gives every scenario.
+LOCAL_IMAGE = "privreg/registry:2.8.2-debian"
+LOAD_TASK = "The image is loaded from the archive"
+ACCOUNT_REPORT = "The account changes are shown (names only)"
+# The file bob's password would create if a shell ever ran it (molecule.yml).
+PWNED = "/tmp/privreg-molecule-native-pwned"
 
 
 @pytest.fixture(scope="module")
 def container(host, conf):
     return host.docker(conf["registry_container_name"])
+
+
+@pytest.fixture(scope="module")
+def offline_image(host, conf, tmp_path_factory):
+    """registry_image_archive: the variables of a `docker save` archive on the controller whose image is
+    absent from the host (a second name for the registry image, untagged; its layers stay for the
+    other name). The image is removed after the module's tests."""
+    archive = tmp_path_factory.mktemp("offline") / "registry.tar"
+    host.run_expect([0], "docker tag %s %s", conf["registry_image"], OFFLINE_IMAGE)
+    try:
+        host.run_expect([0], "docker save -o %s %s", str(archive), OFFLINE_IMAGE)
+    finally:
+        host.run_expect([0], "docker image rm %s", OFFLINE_IMAGE)
+    yield {"registry_image": OFFLINE_IMAGE, "registry_image_archive": str(archive)}
+    host.run("docker image rm %s", OFFLINE_IMAGE)
 
 
 # ---- the host -----------------------------------------------------------------
@@ -43,11 +70,11 @@ def test_check_mode_after_converge_has_nothing_to_do(tmp_path):
 def test_container_runs_healthy_with_a_restart_policy(host, conf, container):
     assert container.is_running
     state = container.inspect()
-    assert state["Config"]["Image"] == conf["registry_image"]
+    assert state["Config"]["Image"] == conf["registry_image"] == LOCAL_IMAGE
     assert state["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
-    status = host.check_output("docker inspect -f '{{.State.Health.Status}}' %s", conf["registry_container_name"])
-    # The first health check runs within the start period (10s) + interval.
-    assert status in ("healthy", "starting")
+    # The first check runs one interval (30 s) after the start, later on a loaded machine.
+    health = wait_until_healthy(host, conf["registry_container_name"])
+    assert health and health["Status"] == "healthy", health
 
 
 def test_registry_checks_accounts_and_serves_tls_itself(host, conf, container, endpoint):
@@ -72,10 +99,18 @@ def test_auth_folder_not_file_is_mounted_read_only(container, conf):
     assert "/auth/htpasswd" not in mounts
 
 
-def test_only_the_tls_port_is_published(container, conf):
+def test_only_the_tls_port_is_published_on_the_bind_address_only(host, container, conf):
     ports = container.inspect()["NetworkSettings"]["Ports"]
     assert list(ports) == ["5000/tcp"]
-    assert [binding["HostPort"] for binding in ports["5000/tcp"]] == [str(conf["registry_port"])]
+    bindings = [(binding["HostIp"], binding["HostPort"]) for binding in ports["5000/tcp"]]
+    assert (
+        bindings
+        == [(conf["registry_bind_address"], str(conf["registry_port"]))]
+        == [("127.0.0.1", str(conf["registry_port"]))]
+    )
+    assert host.socket(f"tcp://127.0.0.1:{conf['registry_port']}").is_listening
+    assert not host.socket(f"tcp://0.0.0.0:{conf['registry_port']}").is_listening
+    assert not host.socket(f"tcp://:::{conf['registry_port']}").is_listening
 
 
 def test_secrets_are_readable_by_root_only(host, conf):
@@ -134,7 +169,7 @@ def test_second_converge_adds_and_removes_users_without_a_restart(host, conf, cl
         {"name": "carol", "password": CAROL_PASSWORD},
     ]
     output = converge({"registry_users": accounts}, tmp_path)
-    assert "carol" in output and "bob" in output  # the names-only change report
+    assert task_result(output, ACCOUNT_REPORT)["msg"] == {"added": ["carol"], "removed": ["bob"], "updated": []}
     assert started_at(host, conf["registry_container_name"]) == before
 
     assert client.status(user="carol", password=accounts[2]["password"]) == 200
@@ -147,15 +182,33 @@ def test_second_converge_adds_and_removes_users_without_a_restart(host, conf, cl
     assert client.login("bob", users["bob"]).rc != 0
 
 
-def test_images_survive_a_recreated_container(host, conf, client, users, tmp_path):
+def test_a_removed_container_comes_back_from_the_archive_with_its_images_and_only_the_listed_users(
+    host, conf, client, users, offline_image, tmp_path
+):
+    """One run for three changes that do not hide each other: the container a sysadmin removed comes
+    back (a new one, on the same data); the image, absent, is loaded from registry_image_archive; with
+    registry_users_exclusive the accounts are exactly molecule.yml's again (bob returns, carol goes,
+    without a restart: that was shown by the accounts change before)."""
+    name = conf["registry_container_name"]
     ref = f"{client.endpoint}/{REPOSITORY}:1"
     digests = client.repo_digest(ref)
-    old_id = host.docker(conf["registry_container_name"]).id
-    host.run_expect([0], "docker rm -f %s", conf["registry_container_name"])
+    old_id = host.docker(name).id
+    host.run_expect([0], "docker rm -f %s", name)
 
-    # Back to exactly the accounts of molecule.yml: bob returns, carol goes.
-    converge({"registry_users": conf["registry_users"], "registry_users_exclusive": True}, tmp_path)
-    assert host.docker(conf["registry_container_name"]).id != old_id
+    output = converge(
+        {**offline_image, "registry_users": conf["registry_users"], "registry_users_exclusive": True}, tmp_path
+    )
+    assert task_status(output, LOAD_TASK) == "changed"
+    assert task_result(output, ACCOUNT_REPORT)["msg"] == {"added": ["bob"], "removed": ["carol"], "updated": []}
+    recreated = host.docker(name)
+    assert recreated.id != old_id
+    assert recreated.inspect()["Config"]["Image"] == OFFLINE_IMAGE
+    assert client.status() == 401
+
+    lines = host.file(f"{conf['registry_base_dir']}/auth/htpasswd").content_string.splitlines()
+    assert sorted(line.split(":", 1)[0] for line in lines) == sorted(users)
+    assert client.status(user="bob", password=users["bob"]) == 200
+    assert client.status(user="carol", password=CAROL_PASSWORD) == 401
 
     assert client.remove_image(ref).rc == 0
     assert client.login("alice", users["alice"]).rc == 0
@@ -165,41 +218,19 @@ def test_images_survive_a_recreated_container(host, conf, client, users, tmp_pat
     assert client.logout().rc == 0
 
 
-def test_exclusive_accounts_leave_only_the_listed_users(host, conf, client, users):
-    lines = host.file(f"{conf['registry_base_dir']}/auth/htpasswd").content_string.splitlines()
-    assert sorted(line.split(":", 1)[0] for line in lines) == sorted(users)
-    assert client.status(user="bob", password=users["bob"]) == 200
-    assert client.status(user="carol", password=CAROL_PASSWORD) == 401
-
-
-def test_offline_install_loads_the_archive_only_when_the_image_is_absent(host, conf, client, tmp_path):
-    """registry_image_archive: a `docker save` archive on the controller, loaded when the image is missing."""
-    archive = tmp_path / "registry.tar"
-    host.run_expect([0], "docker tag %s %s", conf["registry_image"], OFFLINE_IMAGE)
-    try:
-        host.run_expect([0], "docker save -o %s %s", str(archive), OFFLINE_IMAGE)
-        host.run_expect([0], "docker image rm %s", OFFLINE_IMAGE)  # untags; the layers stay for the other tag
-        offline = {"registry_image": OFFLINE_IMAGE, "registry_image_archive": str(archive)}
-
-        output = converge(offline, tmp_path)
-        assert task_status(output, "The image is loaded from the archive") == "changed"
-        assert host.docker(conf["registry_container_name"]).inspect()["Config"]["Image"] == OFFLINE_IMAGE
-        assert client.status() == 401
-
-        again = converge(offline, tmp_path)
-        assert task_status(again, "The image is loaded from the archive") == "skipping"
-    finally:
-        converge({}, tmp_path)
-        host.run("docker image rm %s", OFFLINE_IMAGE)
-    assert host.docker(conf["registry_container_name"]).inspect()["Config"]["Image"] == conf["registry_image"]
-
-
-def test_own_certificate_replaces_the_generated_one_and_back(host, conf, client, users, endpoint, tmp_path):
+def test_own_certificate_replaces_the_generated_one_and_back(
+    host, conf, client, users, endpoint, offline_image, tmp_path
+):
+    """The certificate alone re-creates the container: the archive's image stays, and it is present,
+    so the archive is not loaded again. The run back to the scenario's settings brings back the
+    generated certificate and registry_image."""
     base = conf["registry_base_dir"]
     generated_ca = host.file(f"{base}/certs/ca.crt").content
     own = make_own_certificate(host, str(tmp_path / "own"), conf["registry_host"])
     try:
-        converge(own, tmp_path)
+        output = converge({**offline_image, **own}, tmp_path)
+        assert task_status(output, LOAD_TASK) == "skipping"
+        assert host.docker(conf["registry_container_name"]).inspect()["Config"]["Image"] == OFFLINE_IMAGE
         assert served_certificate_sha256(host, conf["registry_host"], conf["registry_port"]) == certificate_sha256(
             host, own["registry_tls_certificate"]
         )
@@ -212,6 +243,7 @@ def test_own_certificate_replaces_the_generated_one_and_back(host, conf, client,
         assert own_client.logout().rc == 0
     finally:
         converge({}, tmp_path)
+    assert host.docker(conf["registry_container_name"]).inspect()["Config"]["Image"] == conf["registry_image"]
     # Back to the generated certificate, under the same CA: clients keep trusting it.
     assert host.file(f"{base}/certs/ca.crt").content == generated_ca
     assert host.file(f"/etc/docker/certs.d/{endpoint}/ca.crt").content == generated_ca
@@ -222,4 +254,5 @@ def test_passwords_stay_out_of_the_log_and_the_shell(host, conf, users):
     logs = host.run("docker logs %s 2>&1", conf["registry_container_name"]).stdout
     for password in users.values():
         assert password not in logs
-    assert not host.file("/tmp/pwned").exists
+    assert PWNED in users["bob"]  # the command bob's password holds
+    assert not host.file(PWNED).exists

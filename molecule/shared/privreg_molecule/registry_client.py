@@ -29,7 +29,7 @@ def _curl_config_value(text):
 class RegistryClient:
     """One registry as a client machine sees it.
 
-    endpoint:   what clients type (``localhost:45443``; no port for 443).
+    endpoint:   what clients type (``localhost:25443``; no port for 443).
     ca_file:    CA certificate on the host, for curl (the docker CLI uses
                 /etc/docker/certs.d/<endpoint>/ca.crt, which the roles install).
     docker_config: a folder for the docker CLI's config.json, so logins made
