@@ -16,10 +16,24 @@ from local_engine import docker, unused_port
 
 
 def bridge_gateway():
-    """This host's address on Docker's default bridge."""
+    """This host's address on Docker's default bridge.
+
+    The engine names it in the bridge's IPAM config only sometimes (seen: a
+    20.10 engine that found docker0 already up lists the subnet alone); the
+    bridge interface itself always carries it."""
     done = docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "bridge")
-    assert done.returncode == 0 and done.stdout.strip(), done.stderr
-    return done.stdout.strip()
+    assert done.returncode == 0, done.stderr
+    if done.stdout.strip():
+        return done.stdout.strip()
+    bridge = docker("network", "inspect", "-f", '{{index .Options "com.docker.network.bridge.name"}}', "bridge")
+    shown = subprocess.run(
+        ["ip", "-4", "-o", "addr", "show", "dev", bridge.stdout.strip() or "docker0"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    assert "inet" in shown, "no IPv4 address on Docker's default bridge: %r" % shown
+    return shown[shown.index("inet") + 1].split("/")[0]
 
 
 def _wait_for_port(address, port, process, timeout=60):
