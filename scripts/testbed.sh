@@ -45,6 +45,13 @@ CLIENT_RELEASE="${PRIVREG_TESTBED_CLIENT_RELEASE:-bookworm}"
 HOSTS=(privreg-testbed-bookworm:bookworm privreg-testbed-trixie:trixie "privreg-testbed-client:$CLIENT_RELEASE")
 KEY="$TESTBED_DIR/id_ed25519"
 INVENTORY="$TESTBED_DIR/inventory.yml"
+# One SSH connection per host, shared by every ssh of this script, of Ansible
+# (the inventory's ansible_ssh_common_args) and of the tests: a command then
+# costs no new handshake. The sockets live here, not in ~/.ansible/cp, so
+# `down` closes them: the next hosts get the same addresses, and a connection
+# kept to a removed host would take their commands.
+CONTROL_DIR="$TESTBED_DIR/ssh-control"
+SSH_SHARING="-o ControlMaster=auto -o ControlPersist=120s -o ControlPath=$CONTROL_DIR/%C"
 # What a minimal Debian server has, plus its engine, sshd and curl (the tests'
 # client checks status codes with it). Not the Python
 # libraries of the roles' modules (bcrypt, requests, cryptography) nor
@@ -167,8 +174,19 @@ host_address() {
 ssh_host() {
     local address="$1"
     shift
+    # shellcheck disable=SC2086  # SSH_SHARING is a list of options
     ssh -i "$KEY" -o BatchMode=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=no \
-        -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR "deploy@$address" "$@"
+        -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR $SSH_SHARING "deploy@$address" "$@"
+}
+
+# The shared connections end (their hosts go, or are new ones).
+close_connections() {
+    local control
+    for control in "$CONTROL_DIR"/*; do
+        [ -S "$control" ] || continue
+        ssh -o ControlPath="$control" -O exit privreg-testbed >/dev/null 2>&1 || true
+    done
+    rm -rf "$CONTROL_DIR"
 }
 
 start_host() {
@@ -218,7 +236,10 @@ write_inventory() {
         echo "    ansible_become: true"
         echo "    ansible_python_interpreter: /usr/bin/python3"
         echo "    ansible_ssh_private_key_file: $KEY"
-        echo "    ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+        # Every module in one ssh session (the hosts' sudo has no requiretty),
+        # over the connection each host shares (SSH_SHARING).
+        echo "    ansible_pipelining: true"
+        echo "    ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null $SSH_SHARING"
         echo "    testbed_controller_address: $GATEWAY"
         echo "  hosts:"
         for entry in "${HOSTS[@]}"; do
@@ -240,6 +261,9 @@ cmd_up() {
     local entry start=$SECONDS
     mkdir -p "$TESTBED_DIR"
     [ -f "$KEY" ] || ssh-keygen -q -t ed25519 -N '' -C privreg-testbed -f "$KEY"
+    # Left by hosts of an earlier `up` that were removed without `down`.
+    docker container inspect "${HOSTS[0]%%:*}" >/dev/null 2>&1 || close_connections
+    mkdir -p "$CONTROL_DIR"
     docker network inspect "$NETWORK" >/dev/null 2>&1 \
         || docker network create --subnet "$SUBNET" --gateway "$GATEWAY" --label privreg.testbed=1 "$NETWORK" >/dev/null
     for entry in "${HOSTS[@]}"; do start_host "${entry%%:*}" "${entry#*:}"; done
@@ -257,6 +281,7 @@ cmd_down() {
         docker volume rm "$name-docker" >/dev/null 2>&1 || true
     done
     docker network rm "$NETWORK" >/dev/null 2>&1 || true
+    close_connections
     rm -f "$INVENTORY"
     say "down"
 }
