@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine (the README's test command;
 # .ci/run calls it). Installs what it needs, starts the Docker engine, builds
-# the local images once, then runs three lanes side by side and fails when
+# the local images once, then runs four lanes side by side and fails when
 # any of them failed:
-#   local    pytest (unit and functional, PRIVREG_PYTEST_WORKERS workers),
-#            then the Molecule scenarios on this host's engine;
+#   pytest   unit and functional tests (PRIVREG_PYTEST_WORKERS: xdist workers, default 1);
+#   molecule the Molecule scenarios on this host's engine;
 #   testbed  the SSH test bed (build, up), its Molecule scenarios and
 #            tests/remote, then the test bed goes away;
 #   gates    the quality gates and the galaxy build and install (niced: they
@@ -18,7 +18,11 @@ source "$(dirname "$0")/env.sh"
 cd "$PRIVREG_ROOT"
 
 BUDGET="${PRIVREG_SUITE_BUDGET:-1800}"
-WORKERS="${PRIVREG_PYTEST_WORKERS:-3}"
+# pytest runs in one process beside the other lanes: on 2 cores, 3 xdist workers
+# plus the other lanes overloaded the machine (load 8-10, registries slower to
+# answer than the tests' waits) and re-made module deployments. N > 1 runs
+# pytest-xdist with N workers (--dist loadgroup).
+WORKERS="${PRIVREG_PYTEST_WORKERS:-1}"
 LANES="$PRIVREG_ROOT/.tmp/lanes"
 run_start=$SECONDS
 
@@ -51,10 +55,16 @@ source "$PRIVREG_ROOT/scripts/env.sh"
 printf '=== setup took %ss\n' "$((SECONDS - run_start))"
 
 # ---- the lanes
-lane_local() {
-    step "pytest: unit and functional tests ($WORKERS workers)" \
-        pytest -n "$WORKERS" --dist loadgroup --durations=15
-    step "molecule on this host" bash scripts/test-molecule.sh native nginx_proxy custom_port
+# --no-loadscope-reorder: the workers take the groups in the order
+# tests/conftest.py gives them (longest first), not by their number of tests.
+lane_pytest() {
+    local xdist=()
+    [ "$WORKERS" -le 1 ] || xdist=(-n "$WORKERS" --dist loadgroup --no-loadscope-reorder)
+    step "pytest: unit and functional tests ($WORKERS worker(s))" pytest "${xdist[@]}" --durations=15
+}
+
+lane_molecule() {
+    step "molecule on this host" bash scripts/test-molecule.sh nginx_proxy native custom_port
 }
 
 lane_testbed() {
@@ -73,7 +83,7 @@ lane_gates() {
 }
 
 declare -A lane_pid=()
-for lane in local testbed gates; do
+for lane in pytest molecule testbed gates; do
     # set -e is off inside a function called in a condition: the lane stops
     # at its first failed step through errexit of its own subshell instead.
     (set -e; LANE=$lane; "lane_$lane") >"$LANES/$lane.log" 2>&1 </dev/null &
@@ -82,7 +92,7 @@ for lane in local testbed gates; do
 done
 
 failed=()
-for lane in local testbed gates; do
+for lane in pytest molecule testbed gates; do
     rc=0
     wait "${lane_pid[$lane]}" || rc=$?
     printf '\n=== lane %s ended (%s), exit %s; its log:\n' "$lane" "$(date +%T)" "$rc"
@@ -91,7 +101,7 @@ for lane in local testbed gates; do
 done
 
 printf '\n=== step times\n'
-grep -h '^=== \[.*\] .* took ' "$LANES"/local.log "$LANES"/testbed.log "$LANES"/gates.log || true
+for lane in pytest molecule testbed gates; do grep -h '^=== \[.*\] .* took ' "$LANES/$lane.log" || true; done
 total=$((SECONDS - run_start))
 printf '=== whole suite took %ss (budget %ss: %s)\n' "$total" "$BUDGET" \
     "$([ "$total" -le "$BUDGET" ] && echo "within it" || echo "OVER by $((total - BUDGET))s")"

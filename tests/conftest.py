@@ -29,3 +29,29 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if item.get_closest_marker("xdist_group") is None and "/tests/unit/" not in "/" + item.nodeid:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    # The workers take groups in collection order: the longest first, so that no long group starts
+    # last on one worker while the others idle (a stable sort keeps each group's own order).
+    items.sort(key=_longest_first)
+
+
+# Groups by their seconds in a whole run (scripts/test.sh prints pytest's slowest tests), longest first;
+# every other group after them, in collection order.
+LONGEST_GROUPS = (
+    "shared-nginx_proxy",
+    "shared-native",
+    "tests/functional/test_garbage_collection.py",
+    "tests/functional/test_s3_redis_storage.py",
+    "tests/functional/test_accounts_hardening.py",
+    "tests/functional/test_access_rules.py",
+    "tests/functional/test_upgrade_from_previous_release.py",
+    "tests/functional/test_private_ca_backends.py",
+    "tests/functional/test_roles_alone.py",
+    "tests/functional/test_nginx_template.py",
+    "tests/functional/test_registry_htpasswd_module.py",
+)
+
+
+def _longest_first(item):
+    mark = item.get_closest_marker("xdist_group")
+    group = mark.args[0] if mark and mark.args else None
+    return LONGEST_GROUPS.index(group) if group in LONGEST_GROUPS else len(LONGEST_GROUPS)
