@@ -140,9 +140,22 @@ class Curl:
     def nginx_now(self):
         return self.nginx_exec("date +%s").strip()
 
-    def client_log(self):
-        """nginx's error log lines that name this client's address (the check server's name it by X-Real-IP)."""
-        return [line for line in self.nginx_log("24h").splitlines() if f"client: {self.address}," in line]
+    def client_log(self, at_least=0):
+        """nginx's error log lines that name this client's address (the check server's name it by X-Real-IP).
+
+        The engine copies nginx's stderr to its log on its own time, behind the answers under load: waits
+        (up to a minute) until ``at_least`` lines are there, then one more second for any line beyond them.
+        """
+        deadline = time.monotonic() + 60
+        while True:
+            lines = [line for line in self.nginx_log("24h").splitlines() if f"client: {self.address}," in line]
+            if len(lines) >= at_least or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        if at_least:
+            time.sleep(1)
+            lines = [line for line in self.nginx_log("24h").splitlines() if f"client: {self.address}," in line]
+        return lines
 
 
 @pytest.fixture()
@@ -377,7 +390,7 @@ def test_an_unknown_user_is_refused_as_slowly_as_a_wrong_password(curl, conf, us
             times[kind].append(seconds)
     # Every one of those checks ran bcrypt: nginx logs a password mismatch only after crypt() compared;
     # an unknown user is checked under the placeholder name, never "not found" (refused without bcrypt).
-    log = curl.client_log()
+    log = curl.client_log(at_least=2 * pairs)
     assert sum('user "alice": password mismatch' in line for line in log) == pairs, log
     assert sum(f'user "{UNKNOWN_USER}": password mismatch' in line for line in log) == pairs, log
     assert not [line for line in log if "was not found" in line], log
@@ -428,7 +441,7 @@ def test_a_flood_of_wrong_passwords_is_limited_and_cached_logins_go_on(curl, use
     assert {(status, challenge) for status, _seconds, _connects, challenge in right} <= {(200, ""), (401, CHALLENGE)}
     refused = sum(status == 401 for status, *_rest in right)
 
-    log = curl.client_log()
+    log = curl.client_log(at_least=FLOOD + refused)
     mismatches = sum('user "alice": password mismatch' in line for line in log)
     limited = sum("limiting requests" in line and 'zone "registry_auth_check"' in line for line in log)
     # Each request is one of them: a wrong password checked by bcrypt or limited, a refused right one

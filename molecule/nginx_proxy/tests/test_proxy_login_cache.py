@@ -81,8 +81,15 @@ class Probe:
         return status, headers, self.cache_status(agent)
 
     def cache_status(self, agent):
-        logs = self.host.run("docker logs --since 5m %s 2>/dev/null", self.nginx).stdout
-        found = [line for line in logs.splitlines() if f'"{agent}"' in line]
+        # The engine copies nginx's stdout to its log on its own time: under load the line of a request
+        # that has been answered can still be on its way, so wait for it (each agent is logged once).
+        deadline = time.monotonic() + 60
+        while True:
+            logs = self.host.run("docker logs --since 10m %s 2>/dev/null", self.nginx).stdout
+            found = [line for line in logs.splitlines() if f'"{agent}"' in line]
+            if found or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         assert len(found) == 1, found
         status = re.search(r"auth_cache=(\S+)$", found[0])
         return status.group(1) if status else None
