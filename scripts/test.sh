@@ -6,7 +6,8 @@
 #   pytest   unit and functional tests (PRIVREG_PYTEST_WORKERS: xdist workers, default 1);
 #   molecule the Molecule scenarios on this host's engine;
 #   testbed  the SSH test bed (build, up), its Molecule scenarios and
-#            tests/remote, then the test bed goes away;
+#            tests/remote, then the test bed goes away; it starts first, as
+#            its build needs no Python environment (it runs beside pip);
 #   gates    the quality gates and the galaxy build and install (niced: they
 #            take what the other two leave of the cores).
 # Each lane's output goes to .tmp/lanes/<lane>.log and is printed when the
@@ -18,6 +19,10 @@ source "$(dirname "$0")/env.sh"
 cd "$PRIVREG_ROOT"
 
 BUDGET="${PRIVREG_SUITE_BUDGET:-1800}"
+# Every ansible run of the suite (local connection included) sends its modules
+# through the connection instead of writing, chmod-ing and removing a file per
+# task: a fifth less CPU per task here, and the cores are the suite's limit.
+export ANSIBLE_PIPELINING=True
 # pytest runs in one process beside the other lanes: on 2 cores, 3 xdist workers
 # plus the other lanes overloaded the machine (load 8-10, registries slower to
 # answer than the tests' waits) and re-made module deployments. N > 1 runs
@@ -25,34 +30,63 @@ BUDGET="${PRIVREG_SUITE_BUDGET:-1800}"
 WORKERS="${PRIVREG_PYTEST_WORKERS:-1}"
 LANES="$PRIVREG_ROOT/.tmp/lanes"
 run_start=$SECONDS
+mkdir -p "$LANES"
+
+# machine_busy: the seconds every core of this machine spent busy (not idle, not waiting on disk)
+# since boot, from /proc/stat: containers and the engine included.
+machine_busy() {
+    local user nice system irq softirq steal
+    read -r _ user nice system _ _ irq softirq steal _ </proc/stat
+    echo $(((user + nice + system + irq + softirq + steal) / $(getconf CLK_TCK)))
+}
+busy_start="$(machine_busy)"
 
 # step LABEL COMMAND...: runs it, then prints the seconds it took (and its
 # exit status when it failed), under the lane's name. Lanes stop at their
 # first failed step.
 step() {
-    local label="$1" start=$SECONDS rc=0
+    local label="$1" start=$SECONDS cpu rc=0
     shift
     printf '=== [%s] %s (%s)\n' "${LANE:-setup}" "$label" "$(date +%T)"
+    children_cpu
+    cpu=$CHILDREN_CPU
     "$@" || rc=$?
-    printf '=== [%s] %s took %ss%s\n' "${LANE:-setup}" "$label" "$((SECONDS - start))" \
-        "$([ "$rc" -eq 0 ] || echo ", FAILED (exit $rc)")"
+    children_cpu
+    printf '=== [%s] %s took %ss (cpu %ss)%s\n' "${LANE:-setup}" "$label" "$((SECONDS - start))" \
+        "$((CHILDREN_CPU - cpu))" "$([ "$rc" -eq 0 ] || echo ", FAILED (exit $rc)")"
     return "$rc"
 }
 
-# ---- setup: packages first (everything needs them), then the Python
-# environment while the engine starts and the images build.
-step "system packages" bash scripts/install-packages.sh
-mkdir -p "$LANES"
-bash scripts/bootstrap-python.sh >"$LANES/python.log" 2>&1 &
-python_env=$!
-step "docker engine" bash scripts/ensure-docker.sh
-step "local images" bash scripts/build-images.sh
-step "python environment (began with the engine)" wait "$python_env" \
-    || { cat "$LANES/python.log"; exit 1; }
-# Again, now that the venv exists: the first time it may not have.
-# shellcheck source-path=SCRIPTDIR source=env.sh
-source "$PRIVREG_ROOT/scripts/env.sh"
-printf '=== setup took %ss\n' "$((SECONDS - run_start))"
+# children_cpu: sets CHILDREN_CPU to the CPU seconds (user + system) of this shell's finished children
+# so far (a variable, not output: in $(...) it would count that subshell's children).
+# The 2 cores are the suite's limit, so each step says what it cost of them as well as how long it
+# took; what containers do runs under the engine and is not counted here (see the last lines).
+children_cpu() {
+    local user system minutes
+    times >"$LANES/.times.$BASHPID"
+    { read -r _; read -r user system; } <"$LANES/.times.$BASHPID"
+    rm -f "$LANES/.times.$BASHPID"
+    minutes=$((10#${user%%m*} + 10#${system%%m*}))
+    user="${user#*m}" system="${system#*m}"
+    CHILDREN_CPU=$((minutes * 60 + 10#${user%%.*} + 10#${system%%.*}))
+}
+
+declare -A lane_pid=()
+# start_lane NAME: runs lane_NAME in the background, its output in its log.
+start_lane() {
+    # set -e is off inside a function called in a condition: the lane stops
+    # at its first failed step through errexit of its own subshell instead.
+    (set -e; LANE=$1; "lane_$1") >"$LANES/$1.log" 2>&1 </dev/null &
+    lane_pid[$1]=$!
+    printf '=== lane %s started (%s), log %s\n' "$1" "$(date +%T)" "$LANES/$1.log"
+}
+
+# wait_for_python: in a lane started before the Python environment was ready, waits for the
+# setup's verdict on it (python.rc) and fails when it failed.
+wait_for_python() {
+    until [ -e "$LANES/python.rc" ]; do sleep 2; done
+    [ "$(cat "$LANES/python.rc")" = 0 ]
+}
 
 # ---- the lanes
 # --no-loadscope-reorder: the workers take the groups in the order
@@ -69,6 +103,9 @@ lane_molecule() {
 
 lane_testbed() {
     step "test bed build (debootstrap, reused when built)" bash scripts/testbed.sh build
+    step "python environment (the setup's)" wait_for_python
+    # shellcheck source-path=SCRIPTDIR source=env.sh
+    source "$PRIVREG_ROOT/scripts/env.sh"
     # The hosts go away whatever the tests did; the images stay for the next run.
     trap 'bash scripts/testbed.sh down' EXIT
     step "test bed up" bash scripts/testbed.sh up
@@ -82,14 +119,28 @@ lane_gates() {
     step "galaxy build and install" nice -n 10 bash scripts/test-galaxy-install.sh
 }
 
-declare -A lane_pid=()
-for lane in pytest molecule testbed gates; do
-    # set -e is off inside a function called in a condition: the lane stops
-    # at its first failed step through errexit of its own subshell instead.
-    (set -e; LANE=$lane; "lane_$lane") >"$LANES/$lane.log" 2>&1 </dev/null &
-    lane_pid[$lane]=$!
-    printf '=== lane %s started (%s), log %s\n' "$lane" "$(date +%T)" "$LANES/$lane.log"
-done
+# ---- setup: packages first (everything needs them), then the Python
+# environment while the engine starts and the images build.
+step "system packages" bash scripts/install-packages.sh
+rm -f "$LANES/python.rc"
+bash scripts/bootstrap-python.sh >"$LANES/python.log" 2>&1 &
+python_env=$!
+step "docker engine" bash scripts/ensure-docker.sh
+step "local images" bash scripts/build-images.sh
+# The test bed's build (debootstrap) needs only the engine: its lane starts now, beside pip, and
+# waits for the Python environment (python.rc) before its first ansible run.
+start_lane testbed
+python_rc=0
+step "python environment (began with the engine)" wait "$python_env" || python_rc=$?
+echo "$python_rc" >"$LANES/python.rc"
+[ "$python_rc" -eq 0 ] || { cat "$LANES/python.log"; wait "${lane_pid[testbed]}"; exit 1; }
+# Again, now that the venv exists: the first time it may not have.
+# shellcheck source-path=SCRIPTDIR source=env.sh
+source "$PRIVREG_ROOT/scripts/env.sh"
+printf '=== setup took %ss\n' "$((SECONDS - run_start))"
+
+# ---- the other lanes, once the Python environment is ready
+for lane in pytest molecule gates; do start_lane "$lane"; done
 
 failed=()
 for lane in pytest molecule testbed gates; do
@@ -103,6 +154,8 @@ done
 printf '\n=== step times\n'
 for lane in pytest molecule testbed gates; do grep -h '^=== \[.*\] .* took ' "$LANES/$lane.log" || true; done
 total=$((SECONDS - run_start))
+printf '=== the cores were busy %ss of %ss (%s cores)\n' "$(($(machine_busy) - busy_start))" \
+    "$((total * $(nproc)))" "$(nproc)"
 printf '=== whole suite took %ss (budget %ss: %s)\n' "$total" "$BUDGET" \
     "$([ "$total" -le "$BUDGET" ] && echo "within it" || echo "OVER by $((total - BUDGET))s")"
 if [ "${#failed[@]}" -gt 0 ]; then

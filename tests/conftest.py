@@ -55,3 +55,22 @@ def _longest_first(item):
     mark = item.get_closest_marker("xdist_group")
     group = mark.args[0] if mark and mark.args else None
     return LONGEST_GROUPS.index(group) if group in LONGEST_GROUPS else len(LONGEST_GROUPS)
+
+
+# Seconds per test module (setup, call and teardown of its tests, its fixtures included), printed at the
+# end of the run: where the time of the suite goes, without --durations=0's thousand lines.
+_MODULE_SECONDS = {}
+
+
+def pytest_runtest_logreport(report):
+    module = report.nodeid.split("::", 1)[0]
+    _MODULE_SECONDS[module] = _MODULE_SECONDS.get(module, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _MODULE_SECONDS:
+        return
+    terminalreporter.section("seconds per test module")
+    for module, seconds in sorted(_MODULE_SECONDS.items(), key=lambda entry: -entry[1]):
+        terminalreporter.write_line("%8.1f  %s" % (seconds, module))
+    terminalreporter.write_line("%8.1f  in all" % sum(_MODULE_SECONDS.values()))
