@@ -20,7 +20,7 @@ SANITY_VENV="$PRIVREG_ROOT/.tmp/sanity-venv"
 CORE_VERSION="$(python -c 'import ansible.release; print(ansible.release.__version__)')"
 if ! "$SANITY_VENV/bin/python" -c "import sys, ansible.release; sys.exit(ansible.release.__version__ != '$CORE_VERSION')" 2>/dev/null; then
     python -m venv "$SANITY_VENV"
-    "$SANITY_VENV/bin/pip" install --quiet --disable-pip-version-check --no-compile "ansible-core==$CORE_VERSION"
+    "$SANITY_VENV/bin/pip" install --quiet --disable-pip-version-check "ansible-core==$CORE_VERSION"
 fi
 PIP_VERSION="$("$SANITY_VENV/bin/python" -c 'from ansible_test._internal.python_requirements import get_venv_packages as g; import types; print(g(types.SimpleNamespace(version="3"))["pip"])')"
 BOOTSTRAP="$HOME/.ansible/test/cache/get_pip_${PIP_VERSION//./_}.py"
