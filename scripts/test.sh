@@ -9,7 +9,8 @@
 #            tests/remote, then the test bed goes away; it starts first, as
 #            its build needs no Python environment (it runs beside pip);
 #   gates    the quality gates and the galaxy build and install (niced: they
-#            take what the other two leave of the cores).
+#            take what the others leave of the cores), then the functional
+#            test modules of PYTEST_SECOND in a pytest of their own.
 # Each lane's output goes to .tmp/lanes/<lane>.log and is printed when the
 # lane ends; each step prints how long it took, the end the whole run against
 # the suite's budget (PRIVREG_SUITE_BUDGET, 1800 s: a line, not a failure).
@@ -28,6 +29,18 @@ export ANSIBLE_PIPELINING=True
 # answer than the tests' waits) and re-made module deployments. N > 1 runs
 # pytest-xdist with N workers (--dist loadgroup).
 WORKERS="${PRIVREG_PYTEST_WORKERS:-1}"
+# Functional test modules with deployments of their own (none reads the shared default ones) that run in
+# a second pytest, in the gates lane once the gates are done: in one pytest the functional tests were the
+# longest lane by far (5596 s of a 5750 s run, the last of it on one core after the other lanes had ended). In
+# the gates lane they start when the gates' load leaves the machine, so the two cores stay busy without
+# a fifth lane on them. Every other test module runs in the pytest lane.
+PYTEST_SECOND=(
+    tests/functional/test_garbage_collection.py
+    tests/functional/test_s3_redis_storage.py
+    tests/functional/test_accounts_hardening.py
+    tests/functional/test_access_rules.py
+    tests/functional/test_upgrade_from_previous_release.py
+)
 LANES="$PRIVREG_ROOT/.tmp/lanes"
 run_start=$SECONDS
 mkdir -p "$LANES"
@@ -92,9 +105,11 @@ wait_for_python() {
 # --no-loadscope-reorder: the workers take the groups in the order
 # tests/conftest.py gives them (longest first), not by their number of tests.
 lane_pytest() {
-    local xdist=()
+    local xdist=() module second=()
     [ "$WORKERS" -le 1 ] || xdist=(-n "$WORKERS" --dist loadgroup --no-loadscope-reorder)
-    step "pytest: unit and functional tests ($WORKERS worker(s))" pytest "${xdist[@]}" --durations=15
+    for module in "${PYTEST_SECOND[@]}"; do second+=("--ignore=$module"); done
+    step "pytest: unit and functional tests but the gates lane's ($WORKERS worker(s))" \
+        pytest "${xdist[@]}" "${second[@]}" --durations=15
 }
 
 lane_molecule() {
@@ -117,6 +132,7 @@ lane_testbed() {
 lane_gates() {
     step "quality gates" nice -n 10 bash scripts/lint.sh
     step "galaxy build and install" nice -n 10 bash scripts/test-galaxy-install.sh
+    step "pytest: ${PYTEST_SECOND[*]##*/}" pytest --durations=10 "${PYTEST_SECOND[@]}"
 }
 
 # ---- setup: packages first (everything needs them), then the Python
