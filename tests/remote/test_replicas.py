@@ -172,11 +172,11 @@ def play_section(output, play):
     return output[start : end if end > 0 else len(output)]
 
 
+# The replicas' collection is the shared base's, the same in both topologies: it runs on nginx_proxy's set alone.
+@pytest.mark.parametrize("replicas", ["nginx_proxy"], indirect=True)
 def test_one_replica_collects_garbage_while_both_are_read_only(replicas, testbed, timed):
     """playbooks/gc.yml on the replica set: both replicas go read-only, the first by name alone
     collects the shared bucket and flushes the shared cache, both come back read-write."""
-    if replicas.topology != "nginx_proxy":
-        pytest.skip("the replicas' collection is the shared base's, the same in both topologies: nginx_proxy runs it")
     login(testbed, replicas, "alice")
     ref, _image = build(testbed, replicas, "replicas/gc", layers=2, kib=256)
     testbed.must(CLIENT, "sudo docker push %s" % ref)
