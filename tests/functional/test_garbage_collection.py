@@ -188,7 +188,9 @@ def test_a_push_while_read_only_fails_with_a_message_the_client_prints(site, cli
     that makes the registry read-write again (one converge less than a run of its own back to the default)."""
     refs, _layers = images
     site.play("-e", "registry_read_only=true", "-e", "registry_gc_schedule=weekly")
-    refused = client.run("push", client.build("gc/new:1", {"layer": os.urandom(64 * 1024)}))
+    # what a test builds goes into refs, whose images the fixture removes at the end
+    refs["refused"] = client.build("gc/refused:1", {"layer": os.urandom(64 * 1024)})
+    refused = client.run("push", refs["refused"])
     assert refused.returncode != 0
     assert "denied: the registry is read-only for maintenance" in refused.stdout + refused.stderr
     client.cli("rmi", refs["live"])
@@ -205,7 +207,8 @@ def test_a_scheduled_collection_runs_the_same_steps_on_the_host_alone(site, clie
     config = os.path.join(site.base_dir, "config", "config.yml")
     site.play("-e", "registry_gc_schedule=weekly")
     # read-write again once registry_read_only is off (the test before left it on)
-    client.cli("push", client.build("gc/new:1", {"layer": os.urandom(64 * 1024)}))
+    refs["new"] = client.build("gc/new:1", {"layer": os.urandom(64 * 1024)})
+    client.cli("push", refs["new"])
     with open(cron_file) as stream:
         assert "@weekly root %s" % script in stream.read()
     assert oct(os.stat(script).st_mode & 0o777) == "0o700"
@@ -214,7 +217,7 @@ def test_a_scheduled_collection_runs_the_same_steps_on_the_host_alone(site, clie
     changed, _output = site.play("-e", "registry_gc_schedule=weekly")
     assert changed == 0
 
-    ref = client.build("gc/scheduled:old", {"layer": os.urandom(768 * 1024)})
+    ref = refs["scheduled-old"] = client.build("gc/scheduled:old", {"layer": os.urandom(768 * 1024)})
     client.cli("push", ref)
     digest, body = client.manifest("gc/scheduled", "old")
     own_layer = json.loads(body)["layers"][0]["digest"]
@@ -232,7 +235,8 @@ def test_a_scheduled_collection_runs_the_same_steps_on_the_host_alone(site, clie
     with open(config, "rb") as stream:
         assert stream.read() == config_before
     # read-write again, and the live images still pull
-    client.cli("push", client.build("gc/scheduled:new", {"layer": os.urandom(64 * 1024)}))
+    refs["scheduled-new"] = client.build("gc/scheduled:new", {"layer": os.urandom(64 * 1024)})
+    client.cli("push", refs["scheduled-new"])
     client.cli("rmi", refs["live"])
     client.cli("pull", refs["live"])
 
