@@ -1,13 +1,15 @@
 """playbooks/site.yml on this host, as a sysadmin runs it: check mode first,
-then a verbose converge, then check mode again.
+then a verbose converge.
 
 - `--check --diff` on a fresh host reports a plan and leaves nothing behind:
   no container, no network, no file, no certs.d folder;
 - a converge at -vvv with known passwords and a generated key leaks neither:
   not in ansible's output, not in any file outside auth/ and certs/, not in
-  `docker inspect` of the containers;
-- `--check --diff` on the converged host has nothing to do (nginx_proxy here;
-  native: Molecule's native scenario, test_check_mode_after_converge_has_nothing_to_do).
+  `docker inspect` of the containers.
+
+`--check --diff` on a converged host having nothing to do is the remote
+Molecule scenarios' (test_check_mode_on_the_converged_host_changes_nothing,
+both topologies, both test bed hosts).
 
 The deployments are the session's shared ones (site_deployment.SharedSites),
 whose first deployment runs and records the fresh check, its leftovers and the
@@ -68,10 +70,3 @@ def test_no_password_in_docker_inspect(converged):
         for password in converged.passwords:
             assert password not in inspect
             assert json.dumps(password)[1:-1] not in inspect
-
-
-@pytest.mark.xdist_group("shared-nginx_proxy")
-def test_check_mode_on_the_converged_host_has_nothing_to_do(shared_sites):
-    # nginx_proxy only: Molecule's native scenario checks it for native; its nginx_proxy scenario does not.
-    changed, output = shared_sites.get("nginx_proxy").play("--check", "--diff")
-    assert changed == 0, output[-5000:]

@@ -1,8 +1,8 @@
 """The native registry as its host and its clients see it.
 
 The tests run in file order: the later ones change the accounts (a second
-converge through ansible-playbook) and re-create the container. Five
-ansible-playbook runs in all: check mode, the accounts change, then one run
+converge through ansible-playbook) and re-create the container. Four
+ansible-playbook runs in all: the accounts change, then one run
 that brings a removed container back from an image archive with only the
 listed accounts, one with a certificate of our own (the archive is not loaded
 again), and one back to the scenario's own settings.
@@ -15,7 +15,6 @@ from privreg_molecule.scenario import (
     converge,
     make_own_certificate,
     push_pull_round_trip,
-    recap,
     served_certificate_sha256,
     started_at,
     task_result,
@@ -58,13 +57,6 @@ def offline_image(host, conf, tmp_path_factory):
 
 
 # ---- the host -----------------------------------------------------------------
-
-
-def test_check_mode_after_converge_has_nothing_to_do(tmp_path):
-    # molecule.yml runs `check` on the new host before converge; this is the
-    # other half: check mode on a converged host predicts no change.
-    counters = recap(converge({}, tmp_path, "--check", "--diff"))
-    assert (counters["changed"], counters["failed"]) == (0, 0), counters
 
 
 def test_container_runs_healthy_with_a_restart_policy(host, conf, container):
