@@ -15,6 +15,7 @@ releases).
 """
 
 import fcntl
+import json
 import os
 import pty
 import re
@@ -96,6 +97,8 @@ class Operator:
         self.workdir = workdir
         self.inventory = str(workdir / "inventory.yml")
         self.passwords = {"ci": "ci %s 'q' \"$x\\" % secrets.token_hex(6), "alice": "al1ce " + secrets.token_hex(6)}
+        # what the first client test pushed to each host, pulled again after the topology switch
+        self.pushed = {}
         with open(EXAMPLE, encoding="utf-8") as stream:
             self.document = yaml.safe_load(stream)
         group = self.document["registry"]
@@ -185,9 +188,11 @@ def test_the_vault_password_was_asked_and_no_password_shown(operator):
         assert password not in output
 
 
-def push_and_pull(testbed, name, endpoint, ca_pem, user, password, timed):
+def push_and_pull(testbed, name, endpoint, ca_pem, user, password, timed, earlier=None):
     """The README's "Trusting the registry on other docker hosts" on the client
-    host, then a push, rmi and pull of a tiny image of its own content."""
+    host, then a push, rmi and pull of a tiny image of its own content, and a
+    pull of ``earlier`` ((ref, image id), pushed before) when given. Returns
+    (ref, image id) of the image pushed; it stays in the registry."""
     assert testbed.address(CLIENT) != testbed.address(name)
     testbed.must(CLIENT, "sudo install -D -m 0644 /dev/stdin /etc/docker/certs.d/%s/ca.crt" % endpoint, stdin=ca_pem)
     testbed.must(CLIENT, "sudo docker login -u %s --password-stdin %s" % (user, endpoint), stdin=password)
@@ -206,7 +211,12 @@ def push_and_pull(testbed, name, endpoint, ca_pem, user, password, timed):
 
     timed("push, rmi, pull %s (%s)" % (endpoint, name), round_trip)
     assert testbed.must(CLIENT, "sudo docker image inspect -f '{{.Id}}' %s" % image).strip() == built
+    if earlier:
+        testbed.must(CLIENT, "sudo docker pull %s" % earlier[0])
+        assert testbed.must(CLIENT, "sudo docker image inspect -f '{{.Id}}' %s" % earlier[0]).strip() == earlier[1]
+        testbed.must(CLIENT, "sudo docker rmi %s" % earlier[0])
     testbed.must(CLIENT, "sudo docker rmi %s && sudo docker logout %s" % (image, endpoint))
+    return image, built
 
 
 def endpoint_and_ca(operator, name):
@@ -224,12 +234,18 @@ def endpoint_and_ca(operator, name):
 @pytest.mark.parametrize("name", sorted(STAND_INS.values()))
 def test_a_client_host_pushes_and_pulls(operator, testbed, name, timed):
     endpoint, ca_pem = endpoint_and_ca(operator, name)
-    push_and_pull(testbed, name, endpoint, ca_pem, "ci", operator.passwords["ci"], timed)
+    operator.pushed[name] = push_and_pull(testbed, name, endpoint, ca_pem, "ci", operator.passwords["ci"], timed)
+
+
+def container_env(testbed, host, name):
+    inspected = testbed.must(host, "sudo docker inspect -f '{{json .Config.Env}}' %s" % name)
+    return dict(item.split("=", 1) for item in json.loads(inspected))
 
 
 def test_switching_both_hosts_topology_and_rerunning_works(operator, testbed, timed):
     """registry1 becomes native, registry2 nginx_proxy; the other topology's
-    containers go, accounts stay, and the client pushes to both again."""
+    containers and the socket volume go, accounts and images stay, and the
+    client pushes to both again and pulls what it pushed before the switch."""
     swap = {"nginx_proxy": "native", "native": "nginx_proxy"}
     for name in STAND_INS.values():
         host_vars = operator.host_vars(name)
@@ -239,6 +255,20 @@ def test_switching_both_hosts_topology_and_rerunning_works(operator, testbed, ti
     for name in sorted(STAND_INS.values()):
         running = testbed.must(name, "sudo docker ps --format '{{.Names}}'").split()
         expected = {"native": ["registry"], "nginx_proxy": ["registry", "registry_nginx"]}
-        assert sorted(running) == expected[operator.host_vars(name)["registry_topology"]], (name, running)
+        topology = operator.host_vars(name)["registry_topology"]
+        assert sorted(running) == expected[topology], (name, running)
+        env = container_env(testbed, name, "registry")
+        volume = testbed.ssh(name, "sudo docker volume inspect registry-socket")
+        if topology == "native":
+            # the registry checks the accounts itself, on the client-facing port; nginx's socket is gone
+            assert env["REGISTRY_AUTH"] == "htpasswd" and volume.returncode != 0, (name, env)
+        else:
+            # behind nginx: no network, nothing published, no accounts of its own
+            network = testbed.must(name, "sudo docker inspect -f '{{.HostConfig.NetworkMode}}' registry").strip()
+            ports = testbed.must(name, "sudo docker inspect -f '{{json .HostConfig.PortBindings}}' registry")
+            assert (network, json.loads(ports) or {}) == ("none", {}), (name, network, ports)
+            assert "REGISTRY_AUTH" not in env and volume.returncode == 0, (name, env)
         endpoint, ca_pem = endpoint_and_ca(operator, name)
-        push_and_pull(testbed, name, endpoint, ca_pem, "alice", operator.passwords["alice"], timed)
+        earlier = operator.pushed.get(name)
+        assert earlier, "test_a_client_host_pushes_and_pulls pushed nothing to %s" % name
+        push_and_pull(testbed, name, endpoint, ca_pem, "alice", operator.passwords["alice"], timed, earlier)

@@ -2,8 +2,6 @@
 between nginx and the registry (registry_upstream_tls). Everything else about the proxy is the
 same role and is tested once, in nginx_proxy's tests/test_proxy_clients.py; the checks shared
 with it are privreg_molecule.proxy_scenario's.
-
-Runs first (file order): test_topology_switch.py reads the image the push leaves.
 """
 
 from privreg_molecule.proxy_scenario import (
@@ -14,7 +12,6 @@ from privreg_molecule.proxy_scenario import (
 )
 from privreg_molecule.scenario import push_pull_round_trip
 
-# What test_topology_switch.py reads back.
 REPOSITORY = "molecule/proxied"
 LAYERS = 4
 KIB_PER_LAYER = 10 * 1024  # 4 layers of 10 MiB: several tens of MB per push
