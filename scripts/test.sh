@@ -4,14 +4,13 @@
 # the local images once, then runs four lanes side by side and fails when
 # any of them failed:
 #   pytest   unit and functional tests (PRIVREG_PYTEST_WORKERS: xdist workers, default 1);
+#   pytest2  the functional test modules of PYTEST_SECOND in a pytest of their own;
 #   molecule the Molecule scenarios on this host's engine, then the functional
 #            test modules of PYTEST_AFTER_MOLECULE in a pytest of their own;
 #   testbed  the SSH test bed (build, up), its Molecule scenarios and
-#            tests/remote, then the test bed goes away; it starts first, as
-#            its build needs no Python environment (it runs beside pip);
-#   gates    the quality gates and the galaxy build and install (niced: they
-#            take what the others leave of the cores), then the functional
-#            test modules of PYTEST_SECOND in a pytest of their own.
+#            tests/remote, then the test bed goes away and the quality gates
+#            and the galaxy build and install run; it starts first, as its
+#            build needs no Python environment (it runs beside pip).
 # Each lane's output goes to .tmp/lanes/<lane>.log and is printed when the
 # lane ends; each step prints how long it took, the end the whole run against
 # the suite's budget (PRIVREG_SUITE_BUDGET, 1800 s: a line, not a failure).
@@ -31,10 +30,9 @@ export ANSIBLE_PIPELINING=True
 # pytest-xdist with N workers (--dist loadgroup).
 WORKERS="${PRIVREG_PYTEST_WORKERS:-1}"
 # Functional test modules with deployments of their own (none reads the shared default ones) that run in
-# a second pytest, in the gates lane once the gates are done: in one pytest the functional tests were the
-# longest lane by far (5596 s of a 5750 s run, the last of it on one core after the other lanes had ended). In
-# the gates lane they start when the gates' load leaves the machine, so the two cores stay busy without
-# a fifth lane on them. Every other test module runs in the pytest lane.
+# a second pytest, a lane of their own: in one pytest the functional tests were the longest lane by far (5596 s
+# of a 5750 s run, the last of it on one core after the other lanes had ended). Every other test module runs
+# in the pytest lane.
 PYTEST_SECOND=(
     tests/functional/test_garbage_collection.py
     tests/functional/test_s3_redis_storage.py
@@ -43,7 +41,7 @@ PYTEST_SECOND=(
 )
 # The same, in the molecule lane once its scenarios are done: without them, that lane ended about 200 s
 # before the others (ci6: molecule 1917 s of scenarios, 188 s of them idempotence steps since dropped; the
-# gates lane 2182 s with the upgrade test's 144 s).
+# lane with PYTEST_SECOND 2182 s with the upgrade test's 144 s).
 PYTEST_AFTER_MOLECULE=(
     tests/functional/test_upgrade_from_previous_release.py
 )
@@ -114,8 +112,12 @@ lane_pytest() {
     local xdist=() module second=()
     [ "$WORKERS" -le 1 ] || xdist=(-n "$WORKERS" --dist loadgroup --no-loadscope-reorder)
     for module in "${PYTEST_SECOND[@]}" "${PYTEST_AFTER_MOLECULE[@]}"; do second+=("--ignore=$module"); done
-    step "pytest: unit and functional tests but the gates lane's ($WORKERS worker(s))" \
+    step "pytest: unit and functional tests but the other lanes' ($WORKERS worker(s))" \
         pytest "${xdist[@]}" "${second[@]}" --durations=15
+}
+
+lane_pytest2() {
+    step "pytest: ${PYTEST_SECOND[*]##*/}" pytest --durations=10 "${PYTEST_SECOND[@]}"
 }
 
 lane_molecule() {
@@ -134,12 +136,13 @@ lane_testbed() {
     step "molecule on the test bed" bash scripts/test-molecule.sh remote_native remote_nginx_proxy
     step "the README's \"On your hosts\" and the replicas (tests/remote)" \
         env PRIVREG_TESTBED_REQUIRED=1 pytest tests/remote
-}
-
-lane_gates() {
-    step "quality gates" nice -n 10 bash scripts/lint.sh
-    step "galaxy build and install" nice -n 10 bash scripts/test-galaxy-install.sh
-    step "pytest: ${PYTEST_SECOND[*]##*/}" pytest --durations=10 "${PYTEST_SECOND[@]}"
+    step "test bed down" bash scripts/testbed.sh down
+    trap - EXIT
+    # The gates come last in this lane, the one that ends first without them (its steps mostly wait on
+    # SSH). Niced, first in a lane of their own, they took 95 s in one run and 729 s in another, where
+    # that lane was the longest (1886 s; this one 1274 s): what nice leaves them depends on the machine.
+    step "quality gates" bash scripts/lint.sh
+    step "galaxy build and install" bash scripts/test-galaxy-install.sh
 }
 
 # ---- setup: packages first (everything needs them), then the Python
@@ -163,10 +166,10 @@ source "$PRIVREG_ROOT/scripts/env.sh"
 printf '=== setup took %ss\n' "$((SECONDS - run_start))"
 
 # ---- the other lanes, once the Python environment is ready
-for lane in pytest molecule gates; do start_lane "$lane"; done
+for lane in pytest pytest2 molecule; do start_lane "$lane"; done
 
 failed=()
-for lane in pytest molecule testbed gates; do
+for lane in pytest pytest2 molecule testbed; do
     rc=0
     wait "${lane_pid[$lane]}" || rc=$?
     printf '\n=== lane %s ended (%s), exit %s; its log:\n' "$lane" "$(date +%T)" "$rc"
@@ -175,7 +178,7 @@ for lane in pytest molecule testbed gates; do
 done
 
 printf '\n=== step times\n'
-for lane in pytest molecule testbed gates; do grep -h '^=== \[.*\] .* took ' "$LANES/$lane.log" || true; done
+for lane in pytest pytest2 molecule testbed; do grep -h '^=== \[.*\] .* took ' "$LANES/$lane.log" || true; done
 total=$((SECONDS - run_start))
 printf '=== the cores were busy %ss of %ss (%s cores)\n' "$(($(machine_busy) - busy_start))" \
     "$((total * $(nproc)))" "$(nproc)"
