@@ -72,15 +72,16 @@ class Deployment:
             variables["registry_nginx_image"] = nginx_image
         return {**variables, **role_vars}
 
-    def converge(self, folder, variables):
-        """The role through ansible-playbook; the bench stops with the play's output if it fails."""
+    def converge(self, folder, variables, env=None):
+        """The role through ansible-playbook (``env`` over this environment); the bench stops with the
+        play's output if it fails. Returns the output."""
         playbook = os.path.join(folder, f"{self.prefix}.yml")
         extra = os.path.join(folder, f"{self.prefix}.json")
         with open(playbook, "w") as f:
             json.dump([{"hosts": "localhost", "gather_facts": True, "roles": [{"role": self.role}]}], f)
         with open(os.open(extra, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
             json.dump(variables, f)
-        env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING="False", ANSIBLE_INVENTORY_UNPARSED_WARNING="False")
+        env = dict(env or os.environ, ANSIBLE_LOCALHOST_WARNING="False", ANSIBLE_INVENTORY_UNPARSED_WARNING="False")
         done = subprocess.run(
             ["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", f"@{extra}", playbook],
             env=env,
@@ -90,6 +91,7 @@ class Deployment:
         )
         if done.returncode != 0:
             sys.exit(f"{self.prefix}: the role failed:\n" + done.stdout[-3000:] + done.stderr[-2000:])
+        return done.stdout + done.stderr
 
     def wait_until_serving(self):
         """Until GET /v2/ with the bench login answers 200 (a cached login behind nginx's cache)."""
