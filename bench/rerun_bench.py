@@ -36,6 +36,7 @@ from deployment import (
     spread,
 )
 
+LABELS = {"wall": "wall", "cpu": "CPU", "busy": "cores busy", "modules": "tasks run"}
 RECAP = re.compile(r"ok=(\d+)\s+changed=(\d+)\s+unreachable=0\s+failed=0")
 
 
@@ -128,7 +129,11 @@ def main():
                     this, against = (side.figures[topology] for side in sides)
                     for key in ("wall", "cpu", "busy", "modules"):
                         ratio = statistics.median(this[key]) / statistics.median(against[key])
-                        report(f"{topology} re-run: {key} this / against", f"{ratio:.2f}", command + " --against ...")
+                        report(
+                            f"{topology} re-run: {LABELS[key]} this / against",
+                            f"{ratio:.2f}",
+                            command + " --against ...",
+                        )
         finally:
             if not options.keep:
                 for side in sides:
