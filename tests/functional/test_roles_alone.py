@@ -1,10 +1,12 @@
 """Each public role applied on its own, as a sysadmin does in a play of his own
-(`roles: [privreg.registry.<role>]`), without playbooks/site.yml and without
-registry_topology: it deploys its topology, correctly, and a re-run changes
-nothing. A topology the role does not deploy fails before the host changes,
-and so does applying the internal role privreg.registry._common.
+(`roles: [privreg.registry.<role>]`), without playbooks/site.yml: a topology
+the role does not deploy fails before the host changes, and so does an
+unknown one or applying the internal role privreg.registry._common.
 
-The docker CLI logs in, pushes and pulls through what each role deployed.
+That each role alone deploys its topology (no registry_topology), that the
+docker CLI pushes and pulls through it and that its re-run changes nothing
+are the Molecule scenarios native and nginx_proxy: their converge is such a
+play (molecule/<scenario>/converge.yml), their idempotence step its re-run.
 Names are privreg-test-alone-*, with an nginx group of each play's own.
 """
 
@@ -12,7 +14,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import sys
 
@@ -22,7 +23,6 @@ from local_engine import (
     REGISTRY_IMAGE,
     docker,
     needs_engine_and_images,
-    nginx_process_status,
     unused_port,
 )
 
@@ -39,7 +39,6 @@ class RolePlay:
         self.env = env
         self.port = unused_port()
         self.health_port = unused_port()
-        self.endpoint = "localhost:%d" % self.port
         self.base_dir = os.path.join(workdir, "registry")
         prefix = "privreg-test-alone-%s" % (name or role).replace("_", "-")
         # a group of its own: no deployment beside this one creates or deletes it
@@ -47,7 +46,6 @@ class RolePlay:
         self.registry = prefix + "-registry"
         self.nginx = prefix + "-nginx"
         self.network = prefix + "-net"
-        self.certs_d = "/etc/docker/certs.d/" + self.endpoint
         self.playbook = os.path.join(workdir, "play.yml")
         self.secrets = os.path.join(workdir, "secrets.json")
         fd = os.open(self.secrets, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -96,97 +94,6 @@ class RolePlay:
     def inspect(self, name):
         done = docker("container", "inspect", name)
         return json.loads(done.stdout)[0] if done.returncode == 0 else None
-
-    def status(self, auth=None):
-        """HTTP status of GET /v2/ through the client-facing port, trusting the role's CA."""
-        command = [
-            "curl",
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--cacert",
-            os.path.join(self.base_dir, "certs", "ca.crt"),
-            "https://%s/v2/" % self.endpoint,
-        ]
-        if auth:
-            command[1:1] = ["-u", auth]
-        return subprocess.run(command, capture_output=True, text=True, check=False).stdout
-
-    def remove(self):
-        for name in (self.registry, self.nginx):
-            docker("rm", "-f", "-v", name)
-        docker("volume", "rm", self.registry + "-socket")
-        docker("network", "rm", self.network)
-        shutil.rmtree(self.certs_d, ignore_errors=True)
-        shutil.rmtree(self.base_dir, ignore_errors=True)
-        subprocess.run(["groupdel", self.nginx_group], capture_output=True, check=False)
-
-
-@pytest.fixture(scope="module", params=["registry_native", "registry_nginx_proxy"])
-def deployed(request, tmp_path_factory, ansible_environment):
-    play = RolePlay(request.param, str(tmp_path_factory.mktemp(request.param)), ansible_environment)
-    play.remove()
-    play.first = play.run()
-    yield play
-    play.remove()
-
-
-def test_the_role_alone_deploys_and_verifies_its_topology(deployed):
-    rc, changed, output = deployed.first
-    assert rc == 0 and changed > 0, output[-5000:]
-    registry = deployed.inspect(deployed.registry)
-    env = dict(item.split("=", 1) for item in registry["Config"]["Env"])
-    published = registry["HostConfig"]["PortBindings"] or {}
-    nginx = deployed.inspect(deployed.nginx)
-    if deployed.role == "registry_native":
-        assert env["REGISTRY_AUTH"] == "htpasswd"
-        assert env["REGISTRY_HTTP_TLS_CERTIFICATE"].endswith("registry.crt")
-        assert list(published) == ["5000/tcp"]
-        assert nginx is None
-        assert docker("network", "inspect", deployed.network).returncode != 0
-    else:
-        assert "REGISTRY_AUTH" not in env
-        assert published == {}
-        # No network at all: the registry listens on a socket only nginx mounts.
-        assert registry["HostConfig"]["NetworkMode"] == "none"
-        assert env["REGISTRY_HTTP_NET"] == "unix"
-        assert any(mount.get("Name") == deployed.registry + "-socket" for mount in nginx["Mounts"])
-        assert nginx["State"]["Running"]
-        # On the host's network, no published port; started as root only to become uid 101.
-        assert nginx["HostConfig"]["NetworkMode"] == "host"
-        assert not nginx["HostConfig"]["PortBindings"]
-        assert nginx_process_status(deployed.nginx)["Uid"].split()[0] == "101"
-    assert deployed.status() == "401"
-    assert deployed.status("alice:" + PASSWORD) == "200"
-    assert deployed.status("alice:wrong") == "401"
-
-
-def test_the_docker_client_pushes_and_pulls_through_the_role_alone(deployed, tmp_path):
-    image = "%s/alone/registry:%s" % (deployed.endpoint, deployed.role)
-    env = dict(os.environ, DOCKER_CONFIG=str(tmp_path / "docker-config"))  # a login of the test's own
-
-    def client(*args, stdin=None):
-        return subprocess.run(["docker", *args], input=stdin, env=env, capture_output=True, text=True, check=False)
-
-    login = client("login", deployed.endpoint, "--username", "alice", "--password-stdin", stdin=PASSWORD)
-    assert login.returncode == 0, login.stderr
-    try:
-        assert docker("tag", REGISTRY_IMAGE, image).returncode == 0
-        push = client("push", image)
-        assert push.returncode == 0, push.stderr
-        assert docker("rmi", image).returncode == 0
-        pull = client("pull", image)
-        assert pull.returncode == 0, pull.stderr
-    finally:
-        docker("rmi", image)
-        client("logout", deployed.endpoint)
-
-
-def test_a_re_run_of_the_role_alone_changes_nothing(deployed):
-    rc, changed, output = deployed.run()
-    assert (rc, changed) == (0, 0), output[-5000:]
 
 
 OTHER = {"registry_native": "nginx_proxy", "registry_nginx_proxy": "native"}

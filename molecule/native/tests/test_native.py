@@ -105,6 +105,16 @@ def test_only_the_tls_port_is_published_on_the_bind_address_only(host, container
     assert not host.socket(f"tcp://:::{conf['registry_port']}").is_listening
 
 
+def test_the_role_alone_runs_no_nginx_and_no_network(host, conf):
+    """The converge applied registry_native alone, with no registry_topology: nothing of nginx_proxy's."""
+    for kind, name in (
+        ("container", conf["registry_nginx_container_name"]),
+        ("network", conf["registry_network_name"]),
+    ):
+        assert host.run("docker %s inspect %s", kind, name).rc != 0, name
+    assert host.run("docker volume inspect %s", conf["registry_container_name"] + "-socket").rc != 0
+
+
 def test_secrets_are_readable_by_root_only(host, conf):
     base = conf["registry_base_dir"]
     for path in ("auth/htpasswd", "certs/registry.key", "ca/ca.key", "http_secret", "config/config.yml"):
