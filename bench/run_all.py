@@ -9,7 +9,7 @@ block as it was (and the exit status says so).
 
     source scripts/env.sh && python bench/run_all.py [--readme] [NAME ...]
 
-NAME: htpasswd_bench, auth_bench, auth_flood_bench, access_bench, blob_bench, replica_bench (default: all;
+NAME: htpasswd_bench, rerun_bench, auth_bench, auth_flood_bench, access_bench, blob_bench, replica_bench (default: all;
 replica_bench needs the SSH test bed up: scripts/testbed.sh build && scripts/testbed.sh up).
 """
 
@@ -22,7 +22,15 @@ import sys
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 README = os.path.join(os.path.dirname(BENCH_DIR), "README.md")
 # Quickest first: a broken setup shows early.
-BENCHES = ("htpasswd_bench", "auth_bench", "auth_flood_bench", "access_bench", "blob_bench", "replica_bench")
+BENCHES = (
+    "htpasswd_bench",
+    "rerun_bench",
+    "auth_bench",
+    "auth_flood_bench",
+    "access_bench",
+    "blob_bench",
+    "replica_bench",
+)
 
 
 def run(name):
