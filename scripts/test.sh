@@ -5,8 +5,7 @@
 # any of them failed:
 #   pytest   unit and functional tests (PRIVREG_PYTEST_WORKERS: xdist workers, default 1);
 #   pytest2  the functional test modules of PYTEST_SECOND in a pytest of their own;
-#   molecule the Molecule scenarios on this host's engine, then the functional
-#            test modules of PYTEST_AFTER_MOLECULE in a pytest of their own;
+#   molecule the Molecule scenarios on this host's engine;
 #   testbed  the SSH test bed (build, up), its Molecule scenarios and
 #            tests/remote, then the test bed goes away and the quality gates
 #            and the galaxy build and install run; it starts first, as its
@@ -32,18 +31,13 @@ WORKERS="${PRIVREG_PYTEST_WORKERS:-1}"
 # Functional test modules with deployments of their own (none reads the shared default ones) that run in
 # a second pytest, a lane of their own: in one pytest the functional tests were the longest lane by far (5596 s
 # of a 5750 s run, the last of it on one core after the other lanes had ended). Every other test module runs
-# in the pytest lane.
+# in the pytest lane, the upgrade test too: run after the Molecule scenarios, it made that lane the longest
+# (1241 + 105 s, where the pytest lane took 1130 s).
 PYTEST_SECOND=(
     tests/functional/test_garbage_collection.py
     tests/functional/test_s3_redis_storage.py
     tests/functional/test_accounts_hardening.py
     tests/functional/test_access_rules.py
-)
-# The same, in the molecule lane once its scenarios are done: without them, that lane ended about 200 s
-# before the others (ci6: molecule 1917 s of scenarios, 188 s of them idempotence steps since dropped; the
-# lane with PYTEST_SECOND 2182 s with the upgrade test's 144 s).
-PYTEST_AFTER_MOLECULE=(
-    tests/functional/test_upgrade_from_previous_release.py
 )
 LANES="$PRIVREG_ROOT/.tmp/lanes"
 run_start=$SECONDS
@@ -111,7 +105,7 @@ wait_for_python() {
 lane_pytest() {
     local xdist=() module second=()
     [ "$WORKERS" -le 1 ] || xdist=(-n "$WORKERS" --dist loadgroup --no-loadscope-reorder)
-    for module in "${PYTEST_SECOND[@]}" "${PYTEST_AFTER_MOLECULE[@]}"; do second+=("--ignore=$module"); done
+    for module in "${PYTEST_SECOND[@]}"; do second+=("--ignore=$module"); done
     step "pytest: unit and functional tests but the other lanes' ($WORKERS worker(s))" \
         pytest "${xdist[@]}" "${second[@]}" --durations=15
 }
@@ -122,7 +116,6 @@ lane_pytest2() {
 
 lane_molecule() {
     step "molecule on this host" bash scripts/test-molecule.sh nginx_proxy native custom_port
-    step "pytest: ${PYTEST_AFTER_MOLECULE[*]##*/}" pytest --durations=10 "${PYTEST_AFTER_MOLECULE[@]}"
 }
 
 lane_testbed() {

@@ -45,7 +45,6 @@ LONGEST_GROUPS = (
     "tests/functional/test_access_rules.py",
     "tests/functional/test_upgrade_from_previous_release.py",
     "tests/functional/test_private_ca_backends.py",
-    "tests/functional/test_roles_alone.py",
     "tests/functional/test_nginx_template.py",
     "tests/functional/test_registry_htpasswd_module.py",
 )
