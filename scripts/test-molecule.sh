@@ -13,11 +13,11 @@
 # role's <registry>-socket volume and <registry>-release-probe container,
 # nginx's <nginx>_configtest, a test's own <registry>-trap-*), plus anything
 # labelled privreg.molecule=<scenario>. Nothing else: not pytest's
-# privreg-test-*, not another scenario's, not the test bed. The remote_*
-# scenarios name no local objects (their hosts are the test bed's, with
+# privreg-test-*, not another scenario's, not the test bed. The remote
+# scenario names no local objects (their hosts are the test bed's, with
 # engines of their own), so nothing is removed for them here.
 #
-# The remote_* scenarios run on the SSH test bed, which it builds and starts
+# The remote scenario runs on the SSH test bed, which it builds and starts
 # (scripts/testbed.sh build, up) and leaves up.
 #
 # Usage: test-molecule.sh [SCENARIO...]
@@ -42,12 +42,12 @@ for name in "${scenarios[@]}"; do
     [ -f "molecule/$name/molecule.yml" ] || { echo "test-molecule: no scenario molecule/$name" >&2; exit 1; }
 done
 
-# The remote_* scenarios' hosts are the SSH test bed: built and started once
+# The remote scenario's hosts are the SSH test bed: built and started once
 # (cheap when up already) and left up, for the next scenario or tests/remote;
 # `scripts/testbed.sh down` removes it.
 for name in "${scenarios[@]}"; do
     case "$name" in
-        remote_*)
+        remote)
             bash scripts/testbed.sh build && bash scripts/testbed.sh up || exit 1
             break
             ;;

@@ -126,7 +126,7 @@ lane_testbed() {
     # The hosts go away whatever the tests did; the images stay for the next run.
     trap 'bash scripts/testbed.sh down' EXIT
     step "test bed up" bash scripts/testbed.sh up
-    step "molecule on the test bed" bash scripts/test-molecule.sh remote_native remote_nginx_proxy
+    step "molecule on the test bed" bash scripts/test-molecule.sh remote
     step "the README's \"On your hosts\" and the replicas (tests/remote)" \
         env PRIVREG_TESTBED_REQUIRED=1 pytest tests/remote
     step "test bed down" bash scripts/testbed.sh down

@@ -1,9 +1,9 @@
-"""Fixtures of the remote scenarios' tests (remote_nginx_proxy, remote_native).
+"""Fixtures of the remote scenario's tests (nginx_proxy on Debian 12, native on Debian 13).
 
 Molecule's testinfra verifier runs these once per registry host of the test bed
 (verifier option ``hosts: registry``), over SSH with the scenario's inventory:
 the test bed's own (scripts/testbed.sh) linked into Molecule's inventory
-folder, with the scenario's group_vars/registry.yml.
+folder, with the scenario's group_vars/ and host_vars/.
 """
 
 import pytest

@@ -1,5 +1,5 @@
 """A registry host of the SSH test bed after converge, as its operator and a
-docker client on another host meet it (remote_nginx_proxy, remote_native).
+docker client on another host meet it (the remote scenario: nginx_proxy on Debian 12, native on Debian 13).
 
 Runs once per registry host (Debian 12 and Debian 13). The tests run in file
 order; none changes the deployment.
@@ -9,7 +9,7 @@ import json
 
 from privreg_molecule.scenario import push_pull_round_trip
 
-# The roles' default container names (the remote scenarios keep them).
+# The roles' default container names (the remote scenario keeps them).
 CONTAINERS = {"nginx_proxy": {"registry", "registry_nginx"}, "native": {"registry"}}
 
 
