@@ -36,7 +36,7 @@ from deployment import (
     spread,
 )
 
-LABELS = {"wall": "wall", "cpu": "CPU", "busy": "cores busy", "modules": "tasks run"}
+LABELS = {"wall": "wall", "cpu": "CPU", "busy": "cores busy", "tasks": "tasks run"}
 RECAP = re.compile(r"ok=(\d+)\s+changed=(\d+)\s+unreachable=0\s+failed=0")
 
 
@@ -68,10 +68,10 @@ class Side:
             topology: Deployment(f"rerun-{label}-{topology.replace('_', '-')}", port + n * 10, topology)
             for n, topology in enumerate(TOPOLOGIES)
         }
-        self.figures = {topology: {"wall": [], "cpu": [], "busy": [], "modules": []} for topology in TOPOLOGIES}
+        self.figures = {topology: {"wall": [], "cpu": [], "busy": [], "tasks": []} for topology in TOPOLOGIES}
 
     def run(self, topology, variables):
-        """One run of the topology's role; its figures when ``record``."""
+        """One run of the topology's role; its figures."""
         deployment = self.deployments[topology]
         before_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
         before_busy, start = machine_busy(), time.monotonic()
@@ -80,7 +80,7 @@ class Side:
         after_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = after_cpu.ru_utime + after_cpu.ru_stime - before_cpu.ru_utime - before_cpu.ru_stime
         ok, changed = (int(n) for n in RECAP.search(output).groups())
-        return {"wall": wall, "cpu": cpu, "busy": busy, "modules": ok + changed, "changed": changed}
+        return {"wall": wall, "cpu": cpu, "busy": busy, "tasks": ok + changed, "changed": changed}
 
 
 def main():
@@ -124,10 +124,10 @@ def main():
                     shown = side.figures[topology]
                     for key, unit in (("wall", "s wall"), ("cpu", "s CPU"), ("busy", "s cores busy")):
                         report(f"{topology} re-run, {side.label}: {unit}", spread(shown[key]), command)
-                    report(f"{topology} re-run, {side.label}: tasks run", spread(shown["modules"], "{:.0f}"), command)
+                    report(f"{topology} re-run, {side.label}: tasks run", spread(shown["tasks"], "{:.0f}"), command)
                 if len(sides) == 2:
                     this, against = (side.figures[topology] for side in sides)
-                    for key in ("wall", "cpu", "busy", "modules"):
+                    for key in ("wall", "cpu", "busy", "tasks"):
                         ratio = statistics.median(this[key]) / statistics.median(against[key])
                         report(
                             f"{topology} re-run: {LABELS[key]} this / against",
