@@ -44,21 +44,30 @@ options:
       - An IPv6 address is written in brackets in RV(published_ports).
     type: str
   registry_port:
-    description: The registry's port inside its container and on the private network.
+    description:
+      - The registry's port inside its container.
+      - Deprecated, no role of this collection uses it; it will be removed in privreg.registry 1.0.0. The roles' registry listens on V(5000).
     type: int
     default: 5000
   upstream_host:
     description:
-      - The registry container's name on the private network, as nginx reaches it.
+      - The registry container's name, as nginx reached it over a network of earlier releases; it only
+        goes into RV(nginx_upstream).
+      - Deprecated, no role of this collection uses it; it will be removed in privreg.registry 1.0.0. nginx reaches the registry over a unix socket.
       - A DNS name, an IP address, or a container name with V(_) (Docker's DNS resolves those too).
     type: str
     default: registry
   upstream_tls:
-    description: Whether nginx reaches the registry over TLS (V(true)) or plain HTTP on the private network.
+    description:
+      - Whether nginx reaches the registry over TLS (V(true)) or plain HTTP; it only goes into RV(nginx_upstream).
+      - Deprecated, no role of this collection uses it; it will be removed in privreg.registry 1.0.0.
     type: bool
     default: false
   nginx_port:
-    description: nginx's TLS port inside its container.
+    description:
+      - nginx's TLS port inside a container of its own; it only goes into RV(nginx_listen) and, for
+        V(nginx_proxy), the container side of RV(published_ports).
+      - Deprecated, no role of this collection uses it; it will be removed in privreg.registry 1.0.0. nginx runs on the host's network (RV(nginx_host_listen)).
     type: int
     default: 443
   anonymous_pull_port:
@@ -124,7 +133,7 @@ host:
   type: str
   sample: r.example
 client_port:
-  description: The port clients use, O(port).
+  description: The port clients use, O(port). Deprecated (it repeats O(port)); removed in privreg.registry 1.0.0.
   returned: success
   type: int
   sample: 44301
@@ -157,7 +166,9 @@ published_ports:
   elements: str
   sample: ["44301:443"]
 nginx_listen:
-  description: nginx's C(listen) parameters inside a container of its own (O(nginx_port)), for a published port.
+  description:
+    - nginx's C(listen) parameters inside a container of its own (O(nginx_port)), for a published port.
+    - Deprecated (the roles use RV(nginx_host_listen)); removed in privreg.registry 1.0.0.
   returned: success
   type: str
   sample: 443 ssl
@@ -174,7 +185,9 @@ nginx_anonymous_pull_listen:
   type: str
   sample: 127.0.0.1:44302 ssl
 anonymous_pull_endpoint:
-  description: C(host:port) of O(anonymous_pull_port) as docker names it (C(docker pull host:port/base/x)); null without it.
+  description:
+    - C(host:port) of O(anonymous_pull_port) as docker names it (C(docker pull host:port/base/x)); null without it.
+    - Deprecated (no role uses it); removed in privreg.registry 1.0.0.
   returned: success
   type: str
   sample: r.example:44302
@@ -184,7 +197,9 @@ anonymous_pull_certs_d_dir:
   type: str
   sample: /etc/docker/certs.d/r.example:44302
 nginx_upstream:
-  description: nginx's C(proxy_pass) URL to the registry.
+  description:
+    - nginx's C(proxy_pass) URL to the registry over a network of earlier releases.
+    - Deprecated (nginx reaches the registry over a unix socket); removed in privreg.registry 1.0.0.
   returned: success
   type: str
   sample: http://registry:5000
@@ -263,10 +278,10 @@ def main():
             port=dict(type='int', default=443),
             topology=dict(type='str', choices=list(TOPOLOGIES), default=DEFAULT_TOPOLOGY),
             bind_address=dict(type='str'),
-            registry_port=dict(type='int', default=5000),
-            upstream_host=dict(type='str', default='registry'),
-            upstream_tls=dict(type='bool', default=False),
-            nginx_port=dict(type='int', default=443),
+            registry_port=dict(type='int', default=5000, removed_in_version='1.0.0', removed_from_collection='privreg.registry'),
+            upstream_host=dict(type='str', default='registry', removed_in_version='1.0.0', removed_from_collection='privreg.registry'),
+            upstream_tls=dict(type='bool', default=False, removed_in_version='1.0.0', removed_from_collection='privreg.registry'),
+            nginx_port=dict(type='int', default=443, removed_in_version='1.0.0', removed_from_collection='privreg.registry'),
             anonymous_pull_port=dict(type='int'),
             certificate=dict(type='path'),
             private_key=dict(type='path', no_log=False),

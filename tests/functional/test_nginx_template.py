@@ -84,7 +84,6 @@ def render(ansible_playbook, folder, **overrides):
                     "ansible.builtin.include_role": {"name": "privreg.registry._common", "tasks_from": "preflight"},
                     "vars": {
                         "_common_topology": "nginx_proxy",
-                        "_common_upstream_tls": "{{ registry_upstream_tls }}",
                         "_common_anonymous_pull_port": (
                             "{{ registry_anonymous_pull_port if registry_anonymous_pull | length > 0 else '' }}"
                         ),
