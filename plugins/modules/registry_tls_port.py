@@ -270,6 +270,10 @@ from ansible_collections.privreg.registry.plugins.module_utils._endpoint import 
     registry_tls_port_facts,
 )
 
+# Options that described a network between nginx and the registry; no role sets them since
+# nginx reaches the registry over a unix socket.
+UNUSED_SINCE_THE_SOCKET = dict(removed_in_version='1.0.0', removed_from_collection='privreg.registry')
+
 
 def main():
     module = AnsibleModule(
@@ -278,10 +282,10 @@ def main():
             port=dict(type='int', default=443),
             topology=dict(type='str', choices=list(TOPOLOGIES), default=DEFAULT_TOPOLOGY),
             bind_address=dict(type='str'),
-            registry_port=dict(type='int', default=5000, removed_in_version='1.0.0', removed_from_collection='privreg.registry'),
-            upstream_host=dict(type='str', default='registry', removed_in_version='1.0.0', removed_from_collection='privreg.registry'),
-            upstream_tls=dict(type='bool', default=False, removed_in_version='1.0.0', removed_from_collection='privreg.registry'),
-            nginx_port=dict(type='int', default=443, removed_in_version='1.0.0', removed_from_collection='privreg.registry'),
+            registry_port=dict(type='int', default=5000, **UNUSED_SINCE_THE_SOCKET),
+            upstream_host=dict(type='str', default='registry', **UNUSED_SINCE_THE_SOCKET),
+            upstream_tls=dict(type='bool', default=False, **UNUSED_SINCE_THE_SOCKET),
+            nginx_port=dict(type='int', default=443, **UNUSED_SINCE_THE_SOCKET),
             anonymous_pull_port=dict(type='int'),
             certificate=dict(type='path'),
             private_key=dict(type='path', no_log=False),
