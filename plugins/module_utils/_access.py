@@ -4,22 +4,25 @@
 # This module util is PRIVATE to privreg.registry: its functions may change in any release.
 # Other collections, roles and playbooks use the modules and filters instead.
 
-"""Who may do what to which repository: registry_access as a document for nginx.
+"""Who may do what to which repository: registry_access as what nginx and njs read.
 
 The inventory says it with globs (registry_access, registry_anonymous_pull).
-access_document() checks them and gives each repository glob as a PATTERN: a
-list of pieces, each a regular expression fragment (str) or None for the
-authenticated user's name. All the parsing and checking happens here, at
-deploy time, so that a typo fails the run with a message instead of locking
-users out (or letting everyone in) at request time.
+access_rules() takes it to the one dict the role writes out: access.json,
+which registry_access.js preloads, and access.conf, nginx's own maps for
+plain pulls. On the way, access_document() checks the globs and gives each as
+a PATTERN: a list of pieces, each a regular expression fragment (str) or None
+for the authenticated user's name; access_matchers() folds those into one
+regular expression per action (over "<user>\\n<repository>", each None a
+back-reference to the user, as "*" rules serve every user, including users
+added after the file was written). All the parsing and checking happens here,
+at deploy time, so that a typo fails the run with a message instead of
+locking users out (or letting everyone in) at request time. Parsing a nested
+document and looping over rules in njs on every request cost more than the
+request itself; one regular expression per action does not.
 
-nginx decides each request from what access_matchers() folds that document
-into: one regular expression per action (over "<user>\\n<repository>", each
-None a back-reference to the user, as "*" rules serve every user, including
-users added after the file was written), which nginx's own maps (plain pulls)
-and its njs code (the rest) load with the config. Parsing the nested document
-and looping over rules in njs on every request cost more than the request
-itself; one regular expression per action does not.
+The registry's repository-name grammar lives here too (NAME_COMPONENT), and
+the request line nginx decides without njs (PLAIN_PULL_REQUEST): both go out
+in access_rules()'s result, for nginx.conf and registry_access.js to read.
 
 Pure functions: no I/O, no Ansible imports. Bad input raises AccessError with
 a message that names the rule and says what is wrong; it never holds a
@@ -56,6 +59,28 @@ _SEGMENT_PARTS = re.compile(r'(\{user\}|\*)')
 
 
 MATCHERS_VERSION = 2
+
+# One component of a repository name in the registry's grammar (distribution's
+# reference.NameRegexp, between the "/"s): no nested repeats, so no request can
+# make it backtrack for long. nginx.conf (the blob shortcut, the plain-pull map)
+# and registry_access.js read it from access_rules()'s result.
+NAME_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*'
+# The longest name the registry accepts (NAME_INVALID beyond).
+NAME_MAX = 255
+
+# A plain pull: a request line nginx decides itself, without njs, as it reads one
+# way only: GET or HEAD, no %-escape, no dot segment or doubled "/", a name in
+# the grammar of at most NAME_MAX characters, and the route manifests, blobs,
+# referrers (with a reference) or tags/list. Group 1 is the repository. Matched
+# against "$request_method $request_uri" by nginx.conf's plain-pull map; any
+# other request falls through to registry_access.js. (The lookahead bounds the
+# name's length before the grammar is tried.)
+PLAIN_PULL_REQUEST = (
+    '^(?:GET|HEAD) /v2/'
+    '(?=[a-z0-9._/-]{1,%(max)d}/(?:tags/list|(?:manifests|blobs|referrers)/[^/?]+)(?:\\?|$))'
+    '(%(name)s(?:/%(name)s)*)'
+    '/(?:tags/list|(?:manifests|blobs|referrers)/[A-Za-z0-9_][A-Za-z0-9_.:+=-]*)(?:\\?.*)?$'
+) % {'name': NAME_COMPONENT, 'max': NAME_MAX}
 # Matches nothing: an action no rule grants.
 _NEVER = '(?!)'
 # Any user name: no name holds a newline (the separator of "<user>\n<repository>").
@@ -66,17 +91,8 @@ class AccessError(ValueError):
     """Bad registry_access, registry_anonymous_pull or registry_users: the message is meant for the sysadmin."""
 
 
-def access_rules_enabled(rules):
-    """True when `rules` is a non-empty list: whether the caller sets up access rules at all.
-
-    None and [] both mean "no rules"; what that means for the registry is the
-    caller's decision, not this module's.
-    """
-    return isinstance(rules, list) and len(rules) > 0
-
-
 def access_document(rules, users, anonymous_pull):
-    """The document nginx's njs code reads (as JSON): version, rules and anonymous patterns.
+    """The checked rules: version, rules and anonymous patterns, which access_matchers() folds.
 
     `rules` is registry_access, `users` registry_users (list of dicts with at
     least a name; state defaults to present; other keys are ignored and never
@@ -301,7 +317,7 @@ def _show(value):
 
 
 def access_matchers(document):
-    """What nginx decides requests with (access.json, access.conf), from an access_document().
+    """One regular expression per action, from an access_document(): what access_rules() gives nginx and njs.
 
     One regular expression (source text) per action: pull, push and delete
     over "<user>\\n<repository>", catalog over "<user>", anonymous over
@@ -336,3 +352,19 @@ def _users_source(users):
 
 def _anchored(alternatives):
     return '^(?:%s)$' % ('|'.join(alternatives) if alternatives else _NEVER)
+
+
+def access_rules(rules, users, anonymous_pull):
+    """Everything nginx and njs read of the access rules: access.json, and access.conf's expressions.
+
+    The arguments are access_document()'s, checked the same way (an
+    AccessError before anything is returned). The result is access_matchers()'s
+    (version, and the sources pull, push, delete, catalog, anonymous) with the
+    name grammar: name_component (NAME_COMPONENT) and plain_pull_request
+    (PLAIN_PULL_REQUEST, Python and PCRE syntax, not quoted for nginx). No rules
+    at all is a valid input: the grammar is still there for nginx.conf.
+    """
+    result = access_matchers(access_document(rules, users, anonymous_pull))
+    result['name_component'] = NAME_COMPONENT
+    result['plain_pull_request'] = PLAIN_PULL_REQUEST
+    return result

@@ -18,7 +18,8 @@ ACCESS_TEMPLATE = os.path.join(ROLES, "registry_nginx_proxy", "templates", "acce
 NGINX_IMAGE = "privreg/nginx:1.22-debian"
 # The njs code the role copies beside nginx.conf.
 JS_FILES = [
-    os.path.join(ROLES, "registry_nginx_proxy", "files", name) for name in ("registry_auth.js", "registry_access.js")
+    os.path.join(ROLES, "registry_nginx_proxy", "files", name)
+    for name in ("registry_basic.js", "registry_auth.js", "registry_access.js")
 ]
 # Where the role mounts the folders in the container (roles/registry_nginx_proxy/vars/main.yml).
 CONTAINER_CONF = "/etc/nginx/registry/nginx.conf"
@@ -90,22 +91,22 @@ def render(ansible_playbook, folder, **overrides):
                     },
                 },
                 {"name": "fingerprint", "ansible.builtin.set_fact": {"_registry_tls_fingerprint": "test"}},
-                {"name": "render", "ansible.builtin.template": {"src": TEMPLATE, "dest": f"{folder}/nginx/nginx.conf"}},
-                # With rules, the files nginx.conf includes and preloads, as the role writes them.
+                # As the role's preflight: always, as nginx.conf reads the name grammar from it.
                 {
                     "name": "access rules",
                     "ansible.builtin.set_fact": {
-                        "_registry_nginx_access_matchers": (
-                            "{{ registry_access | privreg.registry.registry_access_document(registry_users,"
-                            " registry_anonymous_pull) | privreg.registry.registry_access_matchers }}"
+                        "_registry_nginx_access_rules": (
+                            "{{ registry_access | privreg.registry.registry_access_rules(registry_users,"
+                            " registry_anonymous_pull) }}"
                         )
                     },
-                    "when": "_registry_nginx_rules | bool",
                 },
+                {"name": "render", "ansible.builtin.template": {"src": TEMPLATE, "dest": f"{folder}/nginx/nginx.conf"}},
+                # With rules, the files nginx.conf includes and preloads, as the role writes them.
                 {
                     "name": "access.json",
                     "ansible.builtin.copy": {
-                        "content": "{{ _registry_nginx_access_matchers | to_nice_json }}",
+                        "content": "{{ _registry_nginx_access_rules | to_nice_json }}",
                         "dest": f"{folder}/nginx/access.json",
                     },
                     "when": "_registry_nginx_rules | bool",

@@ -10,12 +10,12 @@
 // the registry's own error body; a request without a valid login still gets
 // 401 (the login check comes first).
 //
-// The rules come from access.json (the role writes it from the inventory,
-// checked by the registry_access_document filter and folded into one regular
-// expression per action by registry_access_matchers), preloaded by nginx as
-// the global registry_access_rules (js_preload_object) when its config loads:
-// a re-run with new rules reloads nginx. Anything this code cannot read or
-// parse is denied.
+// The rules come from access.json (the role writes it from the inventory: the
+// registry_access_rules filter checks them and folds them into one regular
+// expression per action, beside the registry's name grammar), preloaded by
+// nginx as the global registry_access_rules (js_preload_object) when its
+// config loads: a re-run with new rules reloads nginx. Anything this code
+// cannot read or parse is denied.
 //
 // The registry reads a request this way (distribution 2.8 and 3.x, gorilla
 // mux): the path is percent-decoded (so %2F is a "/"), a path that is not
@@ -29,13 +29,15 @@
 // (POST .../blobs/uploads/?mount=<digest>&from=<repository>) needs pull on
 // every "from" too; the registry also reads form fields from a POST body
 // (Go's FormValue), so a form-encoded body is denied.
+import basic from 'registry_basic.js';
+
 var ALLOW = 'allow';
 var DENY = 'deny';
 
 // The registry's name grammar (reference.NameRegexp), one path segment at a
 // time: regular expressions without nested repeats, so no request can make
-// them backtrack for long.
-var NAME_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+// them backtrack for long. A name component's comes from access.json
+// (name_component, the same source nginx.conf reads).
 var DOMAIN_LABEL = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$/;
 var PORT = /^[0-9]+$/;
 var UPLOAD_ID = /^[a-zA-Z0-9-_.=]+$/;
@@ -56,22 +58,23 @@ function domainComponent(segment) {
 // pattern is tried on them.
 var NAME_MAX = 255;
 
-// A repository name as the registry's route accepts it: name components,
-// the first one possibly a registry domain (host[:port]).
-function validName(segments) {
+// A repository name as the registry's route accepts it: name components
+// (`component`, a RegExp of nameComponent()), the first one possibly a
+// registry domain (host[:port]).
+function validName(segments, component) {
     if (segments.length === 0 || segments.join('/').length > NAME_MAX) {
         return false;
     }
     var rest = segments.every(function (segment, index) {
-        return index === 0 || NAME_COMPONENT.test(segment);
+        return index === 0 || component.test(segment);
     });
-    return rest && (NAME_COMPONENT.test(segments[0]) || (segments.length > 1 && domainComponent(segments[0])));
+    return rest && (component.test(segments[0]) || (segments.length > 1 && domainComponent(segments[0])));
 }
 
 // The names a clean, decoded path under /v2/ may address: one per route
 // its shape fits. null: a path the rules cannot allow (no route, or a name
 // the registry's grammar refuses).
-function repositoriesOf(path) {
+function repositoriesOf(path, component) {
     var segments = path.slice('/v2/'.length).split('/');
     var n = segments.length;
     var found = [];
@@ -95,7 +98,9 @@ function repositoriesOf(path) {
     if (n >= 3 && segments[n - 2] === 'referrers' && segments[n - 1] !== '') {
         take(2);
     }
-    if (found.length === 0 || !found.every(validName)) {
+    if (found.length === 0 || !found.every(function (name) {
+        return validName(name, component);
+    })) {
         return null;
     }
     return found.map(function (name) {
@@ -156,8 +161,9 @@ function actionsOf(method) {
 
 // What the request needs: a list of [repository or null, action]
 // (null: not a repository's action, i.e. catalog); [] for the API root,
-// which any login may see; null when nothing may allow it.
-function requirements(r) {
+// which any login may see; null when nothing may allow it. `component`: see
+// validName().
+function requirements(r, component) {
     var uri = r.variables.request_uri;
     var question = uri.indexOf('?');
     var path;
@@ -178,7 +184,7 @@ function requirements(r) {
     if (path.indexOf('/v2/') !== 0) {
         return null;
     }
-    var names = repositoriesOf(path);
+    var names = repositoriesOf(path, component);
     var actions = actionsOf(r.method);
     if (names === null || actions === null) {
         return null;
@@ -195,7 +201,7 @@ function requirements(r) {
         }
         var sources = mountSources(question < 0 ? '' : uri.slice(question + 1));
         if (sources === null || !sources.every(function (source) {
-            return validName(source.split('/'));
+            return validName(source.split('/'), component);
         })) {
             return null;
         }
@@ -207,46 +213,53 @@ function requirements(r) {
 }
 
 // registry_access_rules (access.json, preloaded by nginx.conf) holds one regular
-// expression per action (registry_access_matchers):
-// pull, push and delete over "<user>\n<repository>", catalog over the user,
-// anonymous over the repository. One test per action a request needs.
-function granted(matchers, user, need) {
+// expression per action: pull, push and delete over "<user>\n<repository>",
+// catalog over the user, anonymous over the repository. One test per action a
+// request needs.
+function granted(rules, user, need) {
     if (need[0] === null) {
-        return new RegExp(matchers.catalog).test(user);
+        return new RegExp(rules.catalog).test(user);
     }
-    return new RegExp(matchers[need[1]]).test(user + '\n' + need[0]);
+    return new RegExp(rules[need[1]]).test(user + '\n' + need[0]);
 }
 
 // The preloaded rules: read with the config, not on each request (reading and
 // parsing the file cost more than a plain pull itself).
 /* global registry_access_rules */
-function accessDocument() {
+function accessRules() {
     return registry_access_rules;
+}
+
+// One name component, anchored, from the rules' name_component: built once per
+// request (njs 0.7 runs a module's top-level code again for every request, so
+// a top-level RegExp would cost the same), and inside the callers' try, so a
+// missing or bad source denies.
+function nameComponent(rules) {
+    return new RegExp('^(?:' + rules.name_component + ')$');
 }
 
 // The user name of the Basic login nginx has checked (auth_basic's reading:
 // the decoded bytes before the first ":").
 function loginUser(r) {
-    var found = /^basic +([A-Za-z0-9+\/=]+)$/i.exec(r.headersIn.Authorization || '');
-    if (!found) {
+    var login = basic.credentials(r.headersIn.Authorization);
+    if (login === null) {
         return null;
     }
-    var decoded = Buffer.from(found[1], 'base64').toString();
-    var colon = decoded.indexOf(':');
+    var user = login.user.toString();
     // No account's name holds a newline, the separator of what the matchers read.
-    return colon > 0 && decoded.lastIndexOf('\n', colon) < 0 ? decoded.slice(0, colon) : null;
+    return user.indexOf('\n') < 0 ? user : null;
 }
 
 function decision(r) {
     try {
-        var needed = requirements(r);
+        var rules = accessRules();
+        var needed = requirements(r, nameComponent(rules));
         var user = loginUser(r);
         if (needed === null || user === null) {
             return DENY;
         }
-        var matchers = accessDocument();
         return needed.every(function (need) {
-            return granted(matchers, user, need);
+            return granted(rules, user, need);
         }) ? ALLOW : DENY;
     } catch (e) {
         return DENY;
@@ -257,11 +270,12 @@ function decision(r) {
 // API root (the docker client asks it first and sends no login after a 200).
 function anonymous(r) {
     try {
-        var needed = requirements(r);
+        var rules = accessRules();
+        var needed = requirements(r, nameComponent(rules));
         if (needed === null || (r.method !== 'GET' && r.method !== 'HEAD')) {
             return DENY;
         }
-        var anonymous = new RegExp(accessDocument().anonymous);
+        var anonymous = new RegExp(rules.anonymous);
         return needed.every(function (need) {
             return need[0] !== null && need[1] === 'pull' && anonymous.test(need[0]);
         }) ? ALLOW : DENY;

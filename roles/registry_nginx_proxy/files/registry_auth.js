@@ -11,6 +11,8 @@
 // The cache files hold this key, never the header (base64 of user:password).
 // Any failure (no header, no secret, no file) gives '': nginx.conf then
 // neither looks up nor stores, and bcrypt decides as without the cache.
+import basic from 'registry_basic.js';
+
 var fs = require('fs');
 var crypto = require('crypto');
 
@@ -64,21 +66,6 @@ var UNKNOWN_USER = 'privreg unknown-user';
 var UNKNOWN_SALT = 'PrivregUnknownUserSalu';
 var UNKNOWN_CHECKSUM = 'NeverMatchesAnyPasswordBecause/';
 
-// The user name (bytes) of a Basic header, as nginx's auth_basic reads it, and
-// the rest (":password"), or null.
-function basicUser(authorization) {
-    var found = /^basic +([A-Za-z0-9+\/=]+)$/i.exec(authorization || '');
-    if (!found) {
-        return null;
-    }
-    var decoded = Buffer.from(found[1], 'base64');
-    var colon = decoded.indexOf(':');
-    if (colon <= 0) {
-        return null;
-    }
-    return {user: decoded.slice(0, colon), rest: decoded.slice(colon)};
-}
-
 // The hash of the first line of the htpasswd file that starts with "<user>:"
 // (the line nginx's auth_basic checks), or null.
 function entryOf(file, user) {
@@ -104,13 +91,13 @@ var BCRYPT_ENTRY = /^\$2[abxy]?\$[0-9]{2}\$/;
 // The request's Basic credentials when its user has no bcrypt entry in the htpasswd file, else null.
 function unknownUser(r) {
     try {
-        var basic = basicUser(r.headersIn.Authorization);
-        if (basic === null) {
+        var login = basic.credentials(r.headersIn.Authorization);
+        if (login === null) {
             return null;
         }
         var file = fs.readFileSync(r.variables.registry_auth_user_file);
-        var hash = entryOf(file, basic.user);
-        return hash !== null && BCRYPT_ENTRY.test(hash) ? null : {basic: basic, file: file};
+        var hash = entryOf(file, login.user);
+        return hash !== null && BCRYPT_ENTRY.test(hash) ? null : {login: login, file: file};
     } catch (e) {
         return null;
     }
@@ -121,7 +108,7 @@ function checkAuthorization(r) {
     if (unknown === null) {
         return r.headersIn.Authorization || '';
     }
-    return 'Basic ' + Buffer.concat([Buffer.from(UNKNOWN_USER), unknown.basic.rest]).toString('base64');
+    return 'Basic ' + Buffer.concat([Buffer.from(UNKNOWN_USER), unknown.login.rest]).toString('base64');
 }
 
 // The placeholder entry: the prefix and cost of the file's first bcrypt entry

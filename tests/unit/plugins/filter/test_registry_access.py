@@ -1,19 +1,54 @@
-"""The filter is access_document, with AnsibleFilterError for bad input."""
+"""The filters are access_rules (and the deprecated access_document, access_matchers), with
+AnsibleFilterError for bad input; their YAML docs show what the functions return."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+import yaml
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.privreg.registry.plugins.filter.registry_access import FilterModule
-from ansible_collections.privreg.registry.plugins.module_utils._access import access_document
+from ansible_collections.privreg.registry.plugins.module_utils._access import (
+    access_document,
+    access_matchers,
+    access_rules,
+)
 
 FILTERS = FilterModule().filters()
+DOCS = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'plugins', 'filter')
 USERS = [{'name': 'alice', 'password': 'S3cret-pw'}, {'name': 'bob', 'state': 'absent'}]
 
 
 def test_filter_names():
-    assert sorted(FILTERS) == ['registry_access_document', 'registry_access_matchers']
+    assert sorted(FILTERS) == ['registry_access_document', 'registry_access_matchers', 'registry_access_rules']
+
+
+def test_registry_access_rules_filter():
+    rules = [{'repositories': ['{user}/**'], 'users': ['*'], 'actions': ['pull', 'push']}]
+    result = FILTERS['registry_access_rules'](rules, USERS, ['base/*'])
+    assert result == access_rules(rules, USERS, ['base/*'])
+    # The deprecated pair gives the same expressions: one implementation behind all three.
+    matchers = FILTERS['registry_access_matchers'](FILTERS['registry_access_document'](rules, USERS, ['base/*']))
+    assert matchers == access_matchers(access_document(rules, USERS, ['base/*']))
+    assert {key: result[key] for key in matchers} == matchers
+
+
+def test_registry_access_rules_doc_sample_is_what_the_filter_returns():
+    """The documented sample is the result for its example rule: the doc cannot drift from the grammar."""
+    with open(os.path.join(DOCS, 'registry_access_rules.yml')) as doc:
+        sample = yaml.safe_load(doc)['RETURN']['_value']['sample']
+    rules = [{'repositories': ['{user}/**'], 'users': ['*'], 'actions': ['pull', 'push']}]
+    assert sample == FILTERS['registry_access_rules'](rules, [], ['base/*'])
+
+
+@pytest.mark.parametrize('name', ['registry_access_document', 'registry_access_matchers'])
+def test_the_old_filters_are_documented_as_deprecated(name):
+    with open(os.path.join(DOCS, name + '.yml')) as doc:
+        deprecated = yaml.safe_load(doc)['DOCUMENTATION']['deprecated']
+    assert deprecated['removed_in'] == '1.0.0'
+    assert 'registry_access_rules' in deprecated['alternative']
 
 
 def test_registry_access_document_filter():
@@ -54,7 +89,8 @@ def test_registry_access_document_filter():
         ((None, 'alice', []), 'registry_users must be a list of users, got a str'),
     ],
 )
-def test_bad_input_is_a_filter_error_with_the_same_message(args, message):
+@pytest.mark.parametrize('name', ['registry_access_rules', 'registry_access_document'])
+def test_bad_input_is_a_filter_error_with_the_same_message(name, args, message):
     with pytest.raises(AnsibleFilterError) as error:
-        FILTERS['registry_access_document'](*args)
+        FILTERS[name](*args)
     assert error.value.message == message

@@ -9,10 +9,12 @@ import pytest
 
 from ansible_collections.privreg.registry.plugins.module_utils._access import (
     ACTIONS,
+    NAME_COMPONENT,
+    PLAIN_PULL_REQUEST,
     AccessError,
     access_document,
     access_matchers,
-    access_rules_enabled,
+    access_rules,
     glob_pattern,
 )
 
@@ -226,12 +228,8 @@ def test_actions():
     assert ACTIONS == ('pull', 'push', 'delete', 'catalog')
 
 
-@pytest.mark.parametrize(
-    'rules, enabled',
-    [(None, False), ([], False), ('', False), ({}, False), ([PULL], True), ([{}], True)],
-)
-def test_access_rules_enabled(rules, enabled):
-    assert access_rules_enabled(rules) is enabled
+# The checks are access_document's; access_rules, which the role calls, fails with the same messages.
+BOTH = pytest.mark.parametrize('check', [access_document, access_rules], ids=['access_document', 'access_rules'])
 
 
 R0 = 'registry_access[0] (repositories ["**"], users [*])'
@@ -406,10 +404,11 @@ KEYS = 'a rule has the keys repositories, users and actions'
         ),
     ],
 )
-def test_bad_rules(rules, message):
+@BOTH
+def test_bad_rules(check, rules, message):
     users = USERS + [{'name': 'team/eve', 'password': PASSWORD}]
     with pytest.raises(AccessError) as error:
-        access_document(rules, users, [])
+        check(rules, users, [])
     assert str(error.value) == message
     assert PASSWORD not in str(error.value)
 
@@ -457,9 +456,10 @@ def test_a_slash_in_a_name_is_fine_for_user_rules_naming_others():
         (['base/x@y'], 'registry_anonymous_pull[0]: repository "base/x@y" has "@"; ' + GLOB_CHARACTERS),
     ],
 )
-def test_bad_anonymous_pull(anonymous, message):
+@BOTH
+def test_bad_anonymous_pull(check, anonymous, message):
     with pytest.raises(AccessError) as error:
-        access_document([PULL], USERS, anonymous)
+        check([PULL], USERS, anonymous)
     assert str(error.value) == message
 
 
@@ -474,9 +474,10 @@ def test_bad_anonymous_pull(anonymous, message):
         ([{'name': 7, 'password': PASSWORD}], 'registry_users[0] needs a name (a non-empty string)'),
     ],
 )
-def test_bad_users(users, message):
+@BOTH
+def test_bad_users(check, users, message):
     with pytest.raises(AccessError) as error:
-        access_document([PULL], users, [])
+        check([PULL], users, [])
     assert str(error.value) == message
     assert PASSWORD not in str(error.value)
 
@@ -556,3 +557,54 @@ def test_matchers_catalog_anonymous_and_nothing():
     for key in ('pull', 'push', 'delete', 'catalog', 'anonymous'):
         assert empty[key] == '^(?:(?!))$'
         assert not re.search(empty[key], 'alice\nbase/x')
+
+
+# ---- access_rules: what the role writes (access.json) and nginx.conf reads -----------------------
+
+# The keys nginx.conf, access.conf.j2 and registry_access.js read: a contract, not a detail.
+RULES_KEYS = ['anonymous', 'catalog', 'delete', 'name_component', 'plain_pull_request', 'pull', 'push', 'version']
+
+
+def test_access_rules_are_the_matchers_and_the_name_grammar():
+    rules = access_rules(MATCHER_RULES, MATCHER_USERS, ['base/*'])
+    assert sorted(rules) == RULES_KEYS
+    assert {key: rules[key] for key in rules if key not in ('name_component', 'plain_pull_request')} == _matchers()
+    assert rules['name_component'] == NAME_COMPONENT == '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*'
+    assert rules['plain_pull_request'] == PLAIN_PULL_REQUEST
+    json.dumps(rules)
+
+
+@pytest.mark.parametrize('rules', [None, []])
+@pytest.mark.parametrize('anonymous', [None, []])
+def test_access_rules_without_rules_still_give_the_grammar(rules, anonymous):
+    """The role computes them on every run: nginx.conf's blob shortcut reads the name grammar with no rules."""
+    result = access_rules(rules, [], anonymous)
+    assert sorted(result) == RULES_KEYS
+    for key in ('pull', 'push', 'delete', 'catalog', 'anonymous'):
+        assert result[key] == '^(?:(?!))$'
+    assert result['name_component'] == NAME_COMPONENT
+    assert result['plain_pull_request'] == PLAIN_PULL_REQUEST
+
+
+@pytest.mark.parametrize(
+    'component, valid',
+    [
+        ('a', True),
+        ('library', True),
+        ('a_b', True),
+        ('a__b', True),
+        ('c--d', True),
+        ('v1.2', True),
+        ('a___b', False),
+        ('a..b', False),
+        ('a._b', False),
+        ('-a', False),
+        ('a-', False),
+        ('.a', False),
+        ('A', False),
+        ('a/b', False),
+        ('', False),
+    ],
+)
+def test_name_component_is_the_registry_grammar(component, valid):
+    assert bool(re.fullmatch(NAME_COMPONENT, component)) is valid

@@ -1,35 +1,25 @@
-"""nginx's plain-pull map (registry_nginx_proxy's nginx.conf.j2): which request lines nginx decides
-itself, and the repository name it hands to the rules' pull expression (access.conf).
+"""The plain-pull request (_access.PLAIN_PULL_REQUEST, access_rules()'s plain_pull_request): which
+request lines nginx decides itself, and the repository name it hands to the rules' pull expression
+(access.conf).
 
 nginx decides a request without njs only when the request line reads one way only: GET or HEAD,
 no %-escape in the path, no dot segment or doubled slash, a name in the registry's grammar of at
 most 255 characters, and one of the routes manifests, blobs, referrers or tags/list. Everything
 else must fall through ("") to registry_access.js, which parses the request as the registry does.
-The map's regular expression is taken from the template and run with Python's re (the same
-syntax PCRE reads).
+nginx.conf's plain-pull map matches "$request_method $request_uri" against it with PCRE; Python's
+re reads the same syntax.
 """
 
-import os
+from __future__ import annotations
+
 import re
 
 import pytest
 
-TEMPLATE = os.path.join(
-    os.path.dirname(__file__), '..', '..', '..', 'roles', 'registry_nginx_proxy', 'templates', 'nginx.conf.j2'
-)
+from ansible_collections.privreg.registry.plugins.module_utils._access import PLAIN_PULL_REQUEST, access_rules
+
 DIGEST = 'sha256:' + 'a' * 64
-
-
-def plain_pull_expression():
-    text = open(TEMPLATE).read()
-    name = re.search(r"\{% set _name = '([^']+)' %\}", text).group(1)
-    block = text[text.index('$registry_access_plain_name {') :]
-    source = re.search(r'"~([^\n]+)" \$1;', block).group(1)
-    # nginx's quoted strings: "\\" is one backslash.
-    return re.compile(source.replace('{{ _name }}', name).replace('\\\\', '\\'))
-
-
-PLAIN = plain_pull_expression()
+PLAIN = re.compile(PLAIN_PULL_REQUEST)
 
 
 def plain_name(method, uri):
@@ -104,3 +94,7 @@ def test_plain_pulls_name_their_repository(method, uri, name):
 )
 def test_everything_else_falls_through_to_njs(method, uri):
     assert plain_name(method, uri) == ''
+
+
+def test_the_filter_gives_this_expression_with_or_without_rules():
+    assert access_rules([], [], [])['plain_pull_request'] == PLAIN_PULL_REQUEST
