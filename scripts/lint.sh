@@ -32,7 +32,7 @@ gate yamllint yamllint --strict .
 # --offline: ansible-lint would otherwise install requirements.yml from
 # Galaxy, which is unreachable; the dependencies come with the ansible package.
 gate ansible-lint ansible-lint --offline --strict
-gate argument-specs python3 scripts/check_argument_specs.py
+gate argument-specs python3 scripts/generate_role_interface.py --check
 gate sanity bash scripts/sanity.sh
 
 printf '\n--- quality gates\n'
