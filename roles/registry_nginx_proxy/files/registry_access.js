@@ -36,8 +36,9 @@ var DENY = 'deny';
 
 // The registry's name grammar (reference.NameRegexp), one path segment at a
 // time: regular expressions without nested repeats, so no request can make
-// them backtrack for long. A name component's comes from access.json
-// (name_component, the same source nginx.conf reads).
+// them backtrack for long. A name component's own is not written here: it
+// comes from access.json (name_component, the source nginx.conf reads too),
+// through nameComponent().
 var DOMAIN_LABEL = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$/;
 var PORT = /^[0-9]+$/;
 var UPLOAD_ID = /^[a-zA-Z0-9-_.=]+$/;
@@ -235,6 +236,9 @@ function accessRules() {
 // a top-level RegExp would cost the same), and inside the callers' try, so a
 // missing or bad source denies.
 function nameComponent(rules) {
+    if (typeof rules.name_component !== 'string' || rules.name_component === '') {
+        throw new Error('access.json has no name_component');
+    }
     return new RegExp('^(?:' + rules.name_component + ')$');
 }
 
