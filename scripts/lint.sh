@@ -34,6 +34,7 @@ gate yamllint yamllint --strict .
 gate ansible-lint ansible-lint --offline --strict
 gate argument-specs python3 scripts/generate_role_interface.py --check
 gate sanity bash scripts/sanity.sh
+gate docs antsibull-docs lint-collection-docs --plugin-docs .
 
 printf '\n--- quality gates\n'
 printf '%s\n' "${summary[@]}"
