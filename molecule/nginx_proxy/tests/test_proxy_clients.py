@@ -58,7 +58,7 @@ def test_registry_port_is_unreachable_from_the_host(host):
 def test_registry_only_stores(registry, endpoint):
     env = registry_env(registry)
     assert "REGISTRY_AUTH" not in env
-    # No TLS on the private network by default (custom_port's test_custom_port_clients.py turns it on).
+    # No TLS on the socket between nginx and the registry by default (custom_port's test_custom_port_clients.py turns it on).
     assert not [name for name in env if name.startswith("REGISTRY_HTTP_TLS_")], sorted(env)
     # Upload URLs carry the client-facing port whatever Host header nginx sends.
     assert env["REGISTRY_HTTP_HOST"] == f"https://{endpoint}"
