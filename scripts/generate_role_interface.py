@@ -344,12 +344,16 @@ def check_rules(root):
         for path, name, value in internal_inputs(role, {r.name for r in internal}):
             passes.setdefault(name, []).append((path.relative_to(root), value))
     for name, seen in sorted(passes.items()):
-        values = {json.dumps(value, sort_keys=True) for _, value in seen}
-        copied = COPY.match(seen[0][1]) if isinstance(seen[0][1], str) else None
-        if len(values) == 1 and copied and copied.group(1) in shared_names:
-            where = ", ".join(sorted({str(path) for path, _ in seen}))
+        paths, values = zip(*seen, strict=True)
+        copied = COPY.match(values[0]) if isinstance(values[0], str) else None
+        if (
+            len({json.dumps(value, sort_keys=True) for value in values}) == 1
+            and copied
+            and copied.group(1) in shared_names
+        ):
+            where = ", ".join(sorted({str(path) for path in paths}))
             problems.append(
-                f"{name} is {seen[0][1]} in every include ({where}): a copy of the shared variable "
+                f"{name} is {values[0]} in every include ({where}): a copy of the shared variable "
                 f"{copied.group(1)}, which the internal role reads itself; drop the input"
             )
     return problems

@@ -288,7 +288,7 @@ def test_the_checkout_is_up_to_date_and_keeps_the_rules(capsys):
 
 
 def test_registry_native_is_registry_nginx_proxy_but_nginx_and_the_topology():
-    _, merged = gen.interfaces(_ROOT)
+    merged = gen.interfaces(_ROOT)[1]
     native = merged["registry_native"]["main"]["options"]
     nginx = merged["registry_nginx_proxy"]["main"]["options"]
     assert set(native) < set(nginx)
