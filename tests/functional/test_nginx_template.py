@@ -192,7 +192,8 @@ def test_rendered_config_passes_nginx_t(ansible_playbook, tmp_path, certs, overr
     assert f"listen {overrides.get('registry_port', 443)} ssl;" in config
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in config
     assert "proxy_set_header Host $http_host;" in config
-    assert f"proxy_pass {upstream};" in config
+    # Every request reaches the registry: no feature that refuses any is on (nginx/route.j2).
+    assert {"proxy_pass $registry_upstream;", f'"" {upstream};', "map $request_method $registry_refusal {"} <= config
     assert "server unix:/run/registry/registry.sock;" in config
     assert f"client_max_body_size {overrides.get('registry_nginx_client_max_body_size', '0')};" in config
     assert f"worker_connections {overrides.get('registry_nginx_worker_connections', 4096)};" in config
@@ -223,7 +224,12 @@ RULES = [{"repositories": ["**"], "users": ["*"], "actions": ["pull"]}]
         ({"registry_access": RULES, "registry_auth_cache_ttl": 0}, True, False),
         ({"registry_anonymous_pull": ["base/*"], "registry_anonymous_pull_port": 44302}, False, True),
         (
-            {"registry_access": RULES, "registry_anonymous_pull": ["base/*"], "registry_bind_address": "127.0.0.1"},
+            {
+                "registry_access": RULES,
+                "registry_anonymous_pull": ["base/*"],
+                "registry_bind_address": "127.0.0.1",
+                "registry_read_only": True,
+            },
             True,
             True,
         ),
@@ -242,10 +248,15 @@ def test_access_rules_config_passes_nginx_t(ansible_playbook, tmp_path, certs, o
     # Plain pulls are matched by nginx itself against access.conf; njs reads the preloaded access.json.
     assert "include /etc/nginx/registry/access.conf;" in config
     assert "js_preload_object registry_access_rules from /etc/nginx/registry/access.json;" in config
-    # Allowed requests reach the registry, denied ones the denial server, in /v2/, @registry
-    # (which the blob location falls back to) and nowhere else.
-    assert text.count("proxy_pass $registry_access_upstream;") == (2 if access else 0)
-    assert ("if ($registry_access != allow) {" in config) == access
+    # Allowed requests reach the registry, denied ones the denial server, in /v2/ and @registry (which
+    # the blob location hands a refused request to): the route takes the first refusal, read-only's first.
+    assert text.count("proxy_pass $registry_upstream;") == 2
+    assert "if ($registry_refusal != \"\") {" in config
+    refusals = ("$registry_read_only_refusal" if overrides.get("registry_read_only") else "") + (
+        "$registry_access_refusal" if access else ""
+    )
+    assert (f'map "{refusals}" $registry_refusal {{' in config) == bool(refusals)
+    assert ('default "registry_denied ";' in config) == access
     bind = "127.0.0.1:" if overrides.get("registry_bind_address") else ""
     port = overrides.get("registry_anonymous_pull_port", 5444)
     assert (f"listen {bind}{port} ssl;" in config) == anonymous
