@@ -16,7 +16,7 @@ All clients come through the published port: nginx sees the engine's gateway
 address for every one of them, so the flooder and the measured client share
 an address (as clients behind one NAT do). Each ab run uses a login cached
 just before it: a login whose entry expires while its address is over the
-limit waits for the limit like a new one (see the role README).
+limit waits for the limit like a new one (the Security guide, docs/docsite/rst/security.rst).
 A benchmark: it prints numbers and asserts nothing. Every figure is printed
 beside the command that reproduces it (after --keep: the deployment stays).
 

@@ -1,7 +1,7 @@
 """S3 and Redis with certificates of a private CA (registry_backend_ca_certificates): moto's S3 server over
 HTTPS, the native topology. The registry trusts the CA on top of its image's and stores in the bucket. Redis
 over TLS needs registry 3.x: on Debian's 2.8 the run refuses it with the registry unchanged (2.8 has no Redis
-TLS and would send plain text; registry 3.1.1 with a TLS Redis was checked by hand, README "Upgrades")."""
+TLS and would send plain text; registry 3.1.1 with a TLS Redis was checked by hand, docs/docsite/rst/upgrades.rst)."""
 
 import json
 import os

@@ -2,7 +2,7 @@
 the roles probe the image's binary and report it; the debug listener stays inside the container; another
 image re-creates the container on the same data, accounts, certificate and secret; registry_image_pull
 never fails on an absent image with nothing changed; registry_upgrade_check reads a storage the registry
-wrote. Registry 3 is not packaged by Debian: a 3.x image was checked by hand (README, "Upgrades").
+wrote. Registry 3 is not packaged by Debian: a 3.x image was checked by hand (docs/docsite/rst/upgrades.rst).
 
 The deployment is the session's shared native one (site_deployment.SharedSites): a test that switches its
 image puts the default configuration back before it ends."""

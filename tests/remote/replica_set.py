@@ -4,7 +4,8 @@ Debian 12 and 13 hosts run one topology from site.yml over SSH (nginx_proxy,
 or native, where the registry itself serves TLS on the replica's port);
 this machine runs what they share, moto's S3 server and Debian's
 redis-server, and the balancer, on its test bed address. The balancer is
-scaffolding, configured as the README's load balancer contract says: TLS in
+scaffolding, configured as the load balancer contract says
+(docs/docsite/rst/storage_and_replicas.rst, The load balancer): TLS in
 front with the registry's certificate and name, re-encrypted to each
 replica's port, health check `GET /v2/` answering 401, `Host` kept,
 `X-Forwarded-Proto` set, a failed connection retried on the other replica.

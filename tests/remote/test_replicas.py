@@ -1,6 +1,6 @@
 """Two registry replicas behind a load balancer, on S3 storage with a Redis
-cache, on the test bed (replica_set.py): what the README's "Storage on S3, with
-a Redis cache" promises of replicas, with the real docker client on the test
+cache, on the test bed (replica_set.py): what the Storage and replicas guide
+(docs/docsite/rst/storage_and_replicas.rst) promises of replicas, with the real docker client on the test
 bed's client host, in both topologies (the module's tests run once per
 topology, on a replica set of their own).
 """
