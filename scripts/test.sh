@@ -7,8 +7,8 @@
 #   pytest2  the functional test modules of PYTEST_SECOND in a pytest of their own;
 #   molecule the Molecule scenarios on this host's engine;
 #   testbed  the SSH test bed (build, up), its Molecule scenarios and
-#            tests/remote, then the test bed goes away and the quality gates
-#            and the galaxy build and install run; it starts first, as its
+#            tests/remote, then the test bed goes away and the quality gates,
+#            the docsite build and the galaxy build and install run; it starts first, as its
 #            build needs no Python environment (it runs beside pip).
 # Each lane's output goes to .tmp/lanes/<lane>.log and is printed when the
 # lane ends; each step prints how long it took, the end the whole run against
@@ -135,6 +135,7 @@ lane_testbed() {
     # SSH). Niced, first in a lane of their own, they took 95 s in one run and 729 s in another, where
     # that lane was the longest (1886 s; this one 1274 s): what nice leaves them depends on the machine.
     step "quality gates" bash scripts/lint.sh
+    step "docsite: the HTML build, a warning fails it" bash scripts/build-docsite.sh
     step "galaxy build and install" bash scripts/test-galaxy-install.sh
 }
 
