@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import pytest
@@ -608,3 +609,22 @@ def test_access_rules_without_rules_still_give_the_grammar(rules, anonymous):
 )
 def test_name_component_is_the_registry_grammar(component, valid):
     assert bool(re.fullmatch(NAME_COMPONENT, component)) is valid
+
+
+NJS = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'roles', 'registry_nginx_proxy', 'files')
+
+
+def test_the_njs_code_reads_the_name_grammar_and_the_basic_header_from_one_place_each():
+    """registry_access.js reads name_component from access.json; only registry_basic.js parses Basic."""
+    code = {}
+    for name in ('registry_access.js', 'registry_auth.js', 'registry_basic.js'):
+        with open(os.path.join(NJS, name)) as source:
+            code[name] = source.read()
+    assert NAME_COMPONENT not in code['registry_access.js']
+    assert '[._]|__|-+' not in code['registry_access.js']
+    assert 'rules.name_component' in code['registry_access.js']
+    for name in ('registry_access.js', 'registry_auth.js'):
+        assert "import basic from 'registry_basic.js';" in code[name]
+        assert 'basic +' not in code[name]
+        assert "Buffer.from(found[1], 'base64')" not in code[name]
+    assert 'basic +' in code['registry_basic.js']
