@@ -50,7 +50,7 @@ def proxies(host, conf, client, nginx_gid, tmp_path_factory):
     volume = prefix + "-socket"
     upstream = upstream_url(conf)
     live = host.file(f"{base}/nginx/nginx.conf").content_string
-    assert f"proxy_pass {upstream};" in live and HOST_LINES["control"] in live
+    assert f'"" {upstream};' in live and HOST_LINES["control"] in live
     assert f"listen {conf['registry_port']} ssl;" in live
     ports = {"control": conf["custom_port_control_port"], "trap": conf["custom_port_trap_port"]}
     endpoints = {name: f"{conf['registry_host']}:{port}" for name, port in ports.items()}
@@ -78,7 +78,8 @@ def proxies(host, conf, client, nginx_gid, tmp_path_factory):
                 .replace(f"listen {conf['registry_port']} ssl;", f"listen {NGINX_PORT} ssl;")
             )
             # The login cache's key function and tmpfs, as the role gives them (without its secret: no caching).
-            (folder / "registry_auth.js").write_text(host.file(f"{base}/nginx/registry_auth.js").content_string)
+            for js_file in ("registry_auth.js", "registry_basic.js"):
+                (folder / js_file).write_text(host.file(f"{base}/nginx/{js_file}").content_string)
             folder.chmod(0o755)
             for path in folder.iterdir():
                 path.chmod(0o644)

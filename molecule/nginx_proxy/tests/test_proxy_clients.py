@@ -13,9 +13,9 @@ from privreg_molecule.proxy_scenario import (
     nginx_listening_ports,
     nginx_reloads,
     registry_env,
+    routed_to_registry,
     running_config,
     socket_volume,
-    upstream_url,
 )
 from privreg_molecule.scenario import converge, push_pull_round_trip, started_at
 
@@ -105,7 +105,7 @@ def test_running_config_follows_the_recipe(host, conf, nginx_gid):
         "proxy_read_timeout 900;",
         "proxy_request_buffering off;",
         "default /etc/nginx/auth/htpasswd;",
-        f"proxy_pass {upstream_url(conf)};",
+        *routed_to_registry(conf),
         f"server unix:{SOCKET_DIR}/registry.sock;",
     ):
         assert directive in config, directive

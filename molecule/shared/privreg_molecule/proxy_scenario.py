@@ -46,7 +46,7 @@ def running_config(host, conf, nginx_gid):
 def upstream_tls_directives(conf):
     """What nginx's config says when it talks TLS to the registry and verifies it (registry_upstream_tls)."""
     return {
-        f"proxy_pass {upstream_url(conf)};",
+        *routed_to_registry(conf),
         "proxy_ssl_verify on;",
         "proxy_ssl_trusted_certificate /etc/nginx/certs/ca.crt;",
         f"proxy_ssl_name {conf['registry_host']};",
@@ -66,6 +66,12 @@ def upstream_url(conf):
     """nginx's proxy_pass target: the `registry` upstream (the socket), over TLS when registry_upstream_tls."""
     scheme = "https" if conf.get("registry_upstream_tls", False) else "http"
     return f"{scheme}://registry"
+
+
+def routed_to_registry(conf):
+    """What nginx's config says to send a client's request to the registry: proxy_pass names the route's
+    choice (templates/nginx/route.j2), which is the registry where no feature refuses the request."""
+    return {"proxy_pass $registry_upstream;", f'"" {upstream_url(conf)};'}
 
 
 @pytest.fixture(scope="module")
