@@ -4,9 +4,10 @@
 # packages, imported with `docker import`. images/<name>/image.sh says what
 # goes in; this script holds what all images share.
 #
-# Usage: build-images.sh [--save DIR] [--force] [NAME...]   (NAME: registry, nginx; default both)
-#   --save DIR  also write `docker save` archives (DIR/registry.tar, DIR/nginx.tar)
-#               for offline-install tests.
+# Usage: build-images.sh [--save DIR] [--force] [NAME...]
+#               (NAME: registry, nginx, nginx-alpine; default all three)
+#   --save DIR  also write `docker save` archives (DIR/registry.tar, DIR/nginx.tar,
+#               DIR/nginx-alpine.tar) for offline-install tests.
 #   --force     rebuild even when the image carries the hash of the same inputs.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=env.sh
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
         *) NAMES+=("$1"); shift ;;
     esac
 done
-[ "${#NAMES[@]}" -gt 0 ] || NAMES=(registry nginx)
+[ "${#NAMES[@]}" -gt 0 ] || NAMES=(registry nginx nginx-alpine)
 INPUTS_LABEL=privreg.inputs
 BUSYBOX=/bin/busybox
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
@@ -77,6 +78,15 @@ add_program() {
     for lib in $(libraries_of "$1"); do add_library "$lib"; done
 }
 
+# The programs of Debian packages (USERLAND_PACKAGES), as the package installed them.
+userland_programs() {
+    local path
+    [ "${#USERLAND_PACKAGES[@]}" -gt 0 ] || return 0
+    dpkg -L "${USERLAND_PACKAGES[@]}" | grep -E '^(/usr)?/s?bin/[^/]+$' | while read -r path; do
+        if [ -f "$path" ] && [ ! -L "$path" ]; then echo "$path"; fi
+    done
+}
+
 base_rootfs() {
     local d link
     for d in usr/bin usr/sbin usr/lib usr/lib64 etc/ssl/certs dev proc sys root var/log var/lib var/cache; do
@@ -93,6 +103,14 @@ base_rootfs() {
     printf 'root:x:0:\nnogroup:x:65534:\n' >"$ROOTFS/etc/group"
     printf 'passwd: files\ngroup: files\nhosts: files dns\n' >"$ROOTFS/etc/nsswitch.conf"
     add_file "$CA_BUNDLE" "$CA_BUNDLE" 0644
+    if [ "$USERLAND" = debian ]; then
+        # Debian's own userland, as in the Debian-based upstream images: dash as
+        # sh, bash, coreutils and the rest of USERLAND_PACKAGES; no busybox.
+        local program
+        for program in "${USERLAND_PROGRAMS[@]}"; do add_program "$program" "$program"; done
+        ln -s dash "$ROOTFS/usr/bin/sh"
+        return 0
+    fi
     # busybox: sh for entrypoints, wget for health checks, and the usual tools.
     add_file "$BUSYBOX" /usr/bin/busybox 0755
     local applet
@@ -109,11 +127,11 @@ base_rootfs() {
 input_files() {
     local entry prog
     echo "$PRIVREG_ROOT/scripts/build-images.sh"
-    find "$HERE" -type f | LC_ALL=C sort
-    echo "$BUSYBOX"
+    find "$HERE" "${INPUT_DIRS[@]}" -type f | LC_ALL=C sort
+    if [ "$USERLAND" = busybox ]; then echo "$BUSYBOX"; fi
     echo "$CA_BUNDLE"
-    for entry in "${PROGRAMS[@]}" "${HOST_FILES[@]}"; do echo "${entry%%:*}"; done
-    for entry in "${PROGRAMS[@]}"; do
+    for entry in "${PROGRAMS[@]}" "${HOST_FILES[@]}" "${USERLAND_PROGRAMS[@]}"; do echo "${entry%%:*}"; done
+    for entry in "${PROGRAMS[@]}" "${USERLAND_PROGRAMS[@]}"; do
         prog="${entry%%:*}"
         libraries_of "$prog"
     done
@@ -132,8 +150,16 @@ build_one() {
     HERE="$PRIVREG_ROOT/images/$name"
     [ -f "$HERE/image.sh" ] || die "no image named $name (no $HERE/image.sh)"
     IMAGE="" ARCHIVE="" PROGRAMS=() HOST_FILES=() CHANGES=() EXPECT_VERSION=() SMOKE=()
+    # USERLAND: busybox (the default; alpine-like) or debian (USERLAND_PACKAGES'
+    # programs). INPUT_DIRS: other repo folders the image takes files from.
+    USERLAND=busybox USERLAND_PACKAGES=() USERLAND_PROGRAMS=() INPUT_DIRS=()
     # shellcheck source=/dev/null
     source "$HERE/image.sh"
+    case "$USERLAND" in
+        busybox) ;;
+        debian) mapfile -t USERLAND_PROGRAMS < <(userland_programs) ;;
+        *) die "$IMAGE: unknown USERLAND $USERLAND (busybox or debian)" ;;
+    esac
 
     local entry
     for entry in "$BUSYBOX" "$CA_BUNDLE" "${PROGRAMS[@]%%:*}" "${HOST_FILES[@]%%:*}"; do

@@ -1,18 +1,26 @@
-# privreg/nginx: nginx from Debian's nginx package, laid out like the upstream
-# nginx image (user nginx 101:101, conf.d, logs to the container's stdout and
-# stderr). Sourced by scripts/build-images.sh, which provides ROOTFS, HERE and
-# the add_* helpers.
+# privreg/nginx:1.22-debian: nginx from Debian's nginx package, laid out like
+# the Debian-based upstream image nginx:<version> (user nginx 101:101, conf.d,
+# logs to the container's stdout and stderr, the njs module in
+# /etc/nginx/modules) with its userland: dash as sh, bash, coreutils, util-linux's
+# setpriv, curl; no busybox. images/nginx-alpine/image.sh makes the alpine
+# layout from the same parts. Sourced by scripts/build-images.sh, which provides
+# ROOTFS, HERE and the add_* helpers.
 # The variables below are read by scripts/build-images.sh.
 # shellcheck shell=bash disable=SC2034
 IMAGE=privreg/nginx:1.22-debian
 ARCHIVE=nginx.tar
+USERLAND=debian
+USERLAND_PACKAGES=(dash bash coreutils findutils grep sed tar)
+# This folder's files (nginx.conf, default.conf, 50x.html), for both layouts.
+NGINX_FILES="$PRIVREG_ROOT/images/nginx"
 # host path -> image path; ldd brings libcrypt (libxcrypt: bcrypt auth_basic works).
 # The njs module (libnginx-mod-http-js, built for this nginx) sits where the
 # upstream image has it: /etc/nginx/modules -> /usr/lib/nginx/modules.
 JS_MODULE=/usr/lib/nginx/modules/ngx_http_js_module.so
-# setpriv (util-linux, with libcap-ng through ldd): the role starts nginx
-# through it, as uid 101 with the one capability to bind a port below 1024.
-PROGRAMS=(/usr/sbin/nginx:/usr/sbin/nginx "$JS_MODULE:$JS_MODULE" /usr/bin/setpriv:/usr/bin/setpriv)
+# util-linux's setpriv and curl, as in nginx:<version> (the role uses neither;
+# its health check tries curl there).
+PROGRAMS=(/usr/sbin/nginx:/usr/sbin/nginx "$JS_MODULE:$JS_MODULE" /usr/bin/setpriv:/usr/bin/setpriv
+    /usr/bin/curl:/usr/bin/curl)
 EXPECT_VERSION=("/usr/sbin/nginx -v" "nginx/1.22.")
 # run in the new image before it gets the tag
 SMOKE=(nginx -t)
@@ -29,9 +37,9 @@ NGINX_UID=101
 
 populate() {
     add_account nginx "$NGINX_UID" /nonexistent /bin/false "nginx user"
-    add_file "$HERE/nginx.conf" /etc/nginx/nginx.conf 0644
-    add_file "$HERE/default.conf" /etc/nginx/conf.d/default.conf 0644
-    add_file "$HERE/50x.html" /usr/share/nginx/html/50x.html 0644
+    add_file "$NGINX_FILES/nginx.conf" /etc/nginx/nginx.conf 0644
+    add_file "$NGINX_FILES/default.conf" /etc/nginx/conf.d/default.conf 0644
+    add_file "$NGINX_FILES/50x.html" /usr/share/nginx/html/50x.html 0644
     add_dir /usr/lib/nginx/modules 0755
     ln -s /usr/lib/nginx/modules "$ROOTFS/etc/nginx/modules"
     # Logs go to the container's output, as in the upstream image.

@@ -26,7 +26,11 @@ from cryptography.x509.oid import NameOID
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REGISTRY_IMAGE = "privreg/registry:2.8.2-debian"
+# The two upstream nginx layouts: nginx:<version> (Debian's userland: dash, bash, coreutils,
+# util-linux, curl) and nginx:<version>-alpine (busybox's: sh, wget; no util-linux, no bash).
 NGINX_IMAGE = "privreg/nginx:1.22-debian"
+NGINX_ALPINE_IMAGE = "privreg/nginx:1.22-alpine"
+NGINX_IMAGES = (NGINX_IMAGE, NGINX_ALPINE_IMAGE)
 TEST_LABEL = "privreg.test=images"
 USER, PASSWORD = "alice", "s3cret-Pass"
 
@@ -201,13 +205,13 @@ server {
 """
 
 
-@pytest.fixture(scope="module")
-def nginx(images, tls, auth, tmp_path_factory):
+@pytest.fixture(scope="module", params=NGINX_IMAGES)
+def nginx(request, images, tls, auth, tmp_path_factory):
     conf = tmp_path_factory.mktemp("conf.d")
     (conf / "default.conf").write_text(NGINX_SITE)
     port = free_port()
     name = start(
-        NGINX_IMAGE,
+        request.param,
         port,
         443,
         "-v",
@@ -224,16 +228,17 @@ def nginx(images, tls, auth, tmp_path_factory):
 
 
 def test_build_is_skipped_when_inputs_are_unchanged(images):
-    before = {image: image_id(image) for image in (REGISTRY_IMAGE, NGINX_IMAGE)}
+    before = {image: image_id(image) for image in (REGISTRY_IMAGE, *NGINX_IMAGES)}
     output = run("bash", os.path.join(ROOT, "scripts", "build-images.sh")).stdout
-    assert f"{REGISTRY_IMAGE} is up to date" in output
-    assert f"{NGINX_IMAGE} is up to date" in output
+    for image in before:
+        assert f"{image} is up to date" in output
     assert before == {image: image_id(image) for image in before}
 
 
 def test_save_writes_loadable_archives(images, tmp_path):
     run("bash", os.path.join(ROOT, "scripts", "build-images.sh"), "--save", str(tmp_path))
-    for archive, image in (("registry.tar", REGISTRY_IMAGE), ("nginx.tar", NGINX_IMAGE)):
+    archives = (("registry.tar", REGISTRY_IMAGE), ("nginx.tar", NGINX_IMAGE), ("nginx-alpine.tar", NGINX_ALPINE_IMAGE))
+    for archive, image in archives:
         with tarfile.open(tmp_path / archive) as tar:
             manifest = json.load(tar.extractfile("manifest.json"))
         assert manifest[0]["RepoTags"] == [image]
@@ -259,8 +264,9 @@ def test_registry_image_has_the_upstream_entrypoint_and_ports(images):
     assert list(config["Volumes"]) == ["/var/lib/registry"]
 
 
-def test_nginx_image_has_the_upstream_command_and_signal(images):
-    config = image_config(NGINX_IMAGE)
+@pytest.mark.parametrize("image", NGINX_IMAGES)
+def test_nginx_image_has_the_upstream_command_and_signal(images, image):
+    config = image_config(image)
     assert config["Cmd"] == ["nginx", "-g", "daemon off;"]
     assert config["StopSignal"] == "SIGQUIT"
     assert list(config["ExposedPorts"]) == ["80/tcp"]
@@ -273,13 +279,29 @@ def test_nginx_image_has_the_upstream_command_and_signal(images):
         (REGISTRY_IMAGE, ["cat", "/etc/docker/registry/config.yml"], "rootdirectory: /var/lib/registry"),
         (REGISTRY_IMAGE, ["wget", "--help"], "--no-check-certificate"),
         (REGISTRY_IMAGE, ["ls", "/etc/ssl/certs/ca-certificates.crt"], "ca-certificates.crt"),
-        (NGINX_IMAGE, ["nginx", "-t"], "test is successful"),
-        (NGINX_IMAGE, ["id", "nginx"], "uid=101(nginx) gid=101(nginx)"),
-        (NGINX_IMAGE, ["readlink", "/var/log/nginx/access.log"], "/dev/stdout"),
-        (NGINX_IMAGE, ["readlink", "/var/log/nginx/error.log"], "/dev/stderr"),
-        (NGINX_IMAGE, ["grep", "-c", "include /etc/nginx/conf.d/\\*.conf;", "/etc/nginx/nginx.conf"], "1"),
-        (NGINX_IMAGE, ["grep", "-c", "listen       80;", "/etc/nginx/conf.d/default.conf"], "1"),
-        (NGINX_IMAGE, ["wget", "--help"], "--no-check-certificate"),
+        *(
+            (image, command, expected)
+            for image in NGINX_IMAGES
+            for command, expected in (
+                (["nginx", "-t"], "test is successful"),
+                (["id", "nginx"], "uid=101(nginx) gid=101(nginx)"),
+                (["readlink", "/var/log/nginx/access.log"], "/dev/stdout"),
+                (["readlink", "/var/log/nginx/error.log"], "/dev/stderr"),
+                (["grep", "-c", "include /etc/nginx/conf.d/\\*.conf;", "/etc/nginx/nginx.conf"], "1"),
+                (["grep", "-c", "listen       80;", "/etc/nginx/conf.d/default.conf"], "1"),
+                (["ls", "/etc/nginx/modules/ngx_http_js_module.so"], "ngx_http_js_module.so"),
+            )
+        ),
+        # Debian's userland, as in nginx:<version>: dash is sh, bash, util-linux, curl; no busybox.
+        (NGINX_IMAGE, ["readlink", "/bin/sh"], "dash"),
+        (NGINX_IMAGE, ["bash", "--version"], "GNU bash"),
+        (NGINX_IMAGE, ["setpriv", "--version"], "util-linux"),
+        (NGINX_IMAGE, ["curl", "--version"], "curl "),
+        (NGINX_IMAGE, ["head", "--version"], "GNU coreutils"),
+        # busybox's, as in nginx:<version>-alpine: sh and wget are busybox applets.
+        (NGINX_ALPINE_IMAGE, ["readlink", "/bin/sh"], "/usr/bin/busybox"),
+        (NGINX_ALPINE_IMAGE, ["wget", "--help"], "--no-check-certificate"),
+        (NGINX_ALPINE_IMAGE, ["readlink", "/usr/bin/head"], "/usr/bin/busybox"),
     ],
 )
 def test_image_layout(images, image, command, expected):
@@ -287,14 +309,28 @@ def test_image_layout(images, image, command, expected):
     assert expected in result.stdout + result.stderr
 
 
-def test_nginx_image_has_every_path_its_build_compiled_in(images):
-    configure = run("docker", "run", "--rm", NGINX_IMAGE, "nginx", "-V").stderr
+@pytest.mark.parametrize(
+    ("image", "absent"),
+    [
+        (NGINX_IMAGE, ["busybox", "wget"]),
+        (NGINX_ALPINE_IMAGE, ["bash", "curl", "/usr/bin/setpriv --version | grep -q util-linux"]),
+    ],
+)
+def test_nginx_image_lacks_what_its_upstream_layout_lacks(images, image, absent):
+    for program in absent:
+        result = run("docker", "run", "--rm", "--label", TEST_LABEL, image, "sh", "-c", program, check=False)
+        assert result.returncode != 0, (image, program, result.stdout)
+
+
+@pytest.mark.parametrize("image", NGINX_IMAGES)
+def test_nginx_image_has_every_path_its_build_compiled_in(images, image):
+    configure = run("docker", "run", "--rm", image, "nginx", "-V").stderr
     options = dict(arg[2:].split("=", 1) for arg in configure.split() if arg.startswith("--") and "=" in arg)
     temp_folders = [value for key, value in options.items() if key.endswith("-temp-path")]
     assert len(temp_folders) == 5
     file_folders = [os.path.dirname(options[key]) for key in ("pid-path", "lock-path", "http-log-path", "conf-path")]
     folders = [*temp_folders, *file_folders, options["modules-path"], options["prefix"] + "/html"]
-    result = run("docker", "run", "--rm", NGINX_IMAGE, "ls", "-d", *folders, check=False)
+    result = run("docker", "run", "--rm", image, "ls", "-d", *folders, check=False)
     assert result.returncode == 0, result.stderr
 
 
@@ -387,8 +423,9 @@ def test_nginx_checks_bcrypt_accounts_over_tls(nginx, tls, credentials, status):
 
 def test_nginx_workers_run_as_nginx_and_log_to_the_container_output(nginx, tls):
     requests.get(nginx["url"], auth=(USER, PASSWORD), verify=str(tls / "ca.crt"), timeout=10)
-    processes = run("docker", "exec", nginx["name"], "ps", "-o", "user,args").stdout
+    # docker top lists the processes with the host's ps (the Debian layout has none).
+    processes = run("docker", "top", nginx["name"], "-o", "uid,args").stdout
     workers = [line.split()[0] for line in processes.splitlines() if "worker process" in line]
-    assert workers and set(workers) == {"nginx"}
+    assert workers and set(workers) == {"101"}
     logs = run("docker", "logs", nginx["name"])
     assert f"{USER} [" in logs.stdout and '"GET / HTTP/1.1" 200' in logs.stdout

@@ -1,6 +1,6 @@
 """registry_nginx_proxy's nginx.conf: rendered by real ansible with the roles' own defaults
-and vars, then checked by real nginx (`nginx -t` in the local nginx image, no network),
-as the role checks a candidate before it goes live.
+and vars, then checked by real nginx (`nginx -t` in both local nginx images, the Debian and the
+alpine layout, no network), as the role checks a candidate before it goes live.
 """
 
 import json
@@ -15,7 +15,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ROLES = os.path.join(ROOT, "roles")
 TEMPLATE = os.path.join(ROLES, "registry_nginx_proxy", "templates", "nginx.conf.j2")
 ACCESS_TEMPLATE = os.path.join(ROLES, "registry_nginx_proxy", "templates", "access.conf.j2")
-NGINX_IMAGE = "privreg/nginx:1.22-debian"
+# Both upstream layouts: nginx:<version> (Debian's userland) and nginx:<version>-alpine (busybox's).
+NGINX_IMAGES = ("privreg/nginx:1.22-debian", "privreg/nginx:1.22-alpine")
 # The njs code the role copies beside nginx.conf.
 JS_FILES = [
     os.path.join(ROLES, "registry_nginx_proxy", "files", name)
@@ -25,21 +26,31 @@ JS_FILES = [
 CONTAINER_CONF = "/etc/nginx/registry/nginx.conf"
 AUTH_TMPFS = "/run/registry-auth"
 RUN_TMPFS = "/run/registry-nginx"
-# nginx runs as the image's nginx user, never root (the role's vars/main.yml).
-NGINX_USER = "101:101"
+# As the role runs nginx (its vars/main.yml): the master as root with four capabilities and no
+# other, the workers as nginx (uid 101) with the group nginx, which the passwd and group files the
+# role mounts make the host group registry_nginx_group (a gid no image has).
+MASTER_CAPABILITIES = ("CHOWN", "SETUID", "SETGID", "NET_BIND_SERVICE")
+NGINX_GID = 4242
+ACCOUNT_FILES = {
+    "passwd": f"root:x:0:0:root:/root:/bin/sh\nnginx:x:101:{NGINX_GID}:nginx:/nonexistent:/bin/false\n",
+    "group": f"root:x:0:\nnginx:x:{NGINX_GID}:\n",
+}
+TMPFS_OPTIONS = f"mode=0770,uid=0,gid={NGINX_GID}"
 
 
 def _docker(*args):
     return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120, check=False)
 
 
-def _image_present():
-    return shutil.which("docker") is not None and _docker("image", "inspect", NGINX_IMAGE).returncode == 0
+def _images_present():
+    return shutil.which("docker") is not None and _docker("image", "inspect", *NGINX_IMAGES).returncode == 0
 
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not _image_present(), reason=f"no Docker engine or no {NGINX_IMAGE} (scripts/build-images.sh)"),
+    pytest.mark.skipif(
+        not _images_present(), reason=f"no Docker engine or not all of {NGINX_IMAGES} (scripts/build-images.sh)"
+    ),
 ]
 
 
@@ -128,37 +139,51 @@ def render(ansible_playbook, folder, **overrides):
 
 
 def nginx_t(folder, certs):
-    """`nginx -t` on the rendered file in the nginx image, with the role's mounts and no network."""
+    """`nginx -t` on the rendered file in each nginx image (image -> result), as the role checks a
+    candidate: root with the master's capabilities alone, read-only, the role's mounts and no network."""
     auth = folder / "auth"
     auth.mkdir(exist_ok=True)
     (auth / "htpasswd").write_text("")
     # The role copies the njs code beside nginx.conf.
     for path in JS_FILES:
         shutil.copy(path, folder / "nginx" / os.path.basename(path))
-    return _docker(
-        "run",
-        "--rm",
+    accounts = folder / "nginx-accounts"
+    accounts.mkdir(exist_ok=True)
+    for name, content in ACCOUNT_FILES.items():
+        (accounts / name).write_text(content)
+    options = [
         "--network",
         "none",
         "--user",
-        NGINX_USER,
+        "0:0",
         "--read-only",
+        "--cap-drop",
+        "ALL",
+        *(f"--cap-add={capability}" for capability in MASTER_CAPABILITIES),
+        "--security-opt",
+        "no-new-privileges",
         "--tmpfs",
-        f"{RUN_TMPFS}:mode=0700,uid=101,gid=101",
+        f"{RUN_TMPFS}:{TMPFS_OPTIONS}",
+        "--tmpfs",
+        f"{AUTH_TMPFS}:{TMPFS_OPTIONS}",
         "-v",
         f"{folder}/nginx:/etc/nginx/registry:ro",
         "-v",
         f"{auth}:/etc/nginx/auth:ro",
         "-v",
         f"{certs}:/etc/nginx/certs:ro",
-        "--tmpfs",
-        f"{AUTH_TMPFS}:mode=0700,uid=101,gid=101",
-        NGINX_IMAGE,
-        "nginx",
-        "-t",
-        "-c",
-        CONTAINER_CONF,
-    )
+        *(f"--volume={accounts}/{name}:/etc/{name}:ro" for name in ACCOUNT_FILES),
+    ]
+    return {
+        image: _docker("run", "--rm", *options, image, "nginx", "-t", "-c", CONTAINER_CONF) for image in NGINX_IMAGES
+    }
+
+
+def passes(checks):
+    """Whether nginx -t passed in every image; the failures' output as the message."""
+    failed = {image: checked.stderr for image, checked in checks.items() if checked.returncode != 0}
+    assert not failed, failed
+    return all("test is successful" in checked.stderr for checked in checks.values())
 
 
 def directives(text):
@@ -184,10 +209,10 @@ def directives(text):
 )
 def test_rendered_config_passes_nginx_t(ansible_playbook, tmp_path, certs, overrides, upstream, ssl_name):
     config = directives(render(ansible_playbook, tmp_path, **overrides))
-    checked = nginx_t(tmp_path, certs)
-    assert checked.returncode == 0, checked.stderr
-    assert "test is successful" in checked.stderr
+    assert passes(nginx_t(tmp_path, certs))
 
+    # The workers run as nginx with the group nginx (the host group, in the files the role mounts).
+    assert "user nginx nginx;" in config
     # nginx listens on the host's network, on the client-facing port itself (every IPv4 address by default).
     assert f"listen {overrides.get('registry_port', 443)} ssl;" in config
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in config
@@ -237,8 +262,7 @@ RULES = [{"repositories": ["**"], "users": ["*"], "actions": ["pull"]}]
 )
 def test_access_rules_config_passes_nginx_t(ansible_playbook, tmp_path, certs, overrides, access, anonymous):
     text = render(ansible_playbook, tmp_path, **overrides)
-    checked = nginx_t(tmp_path, certs)
-    assert checked.returncode == 0, checked.stderr
+    assert passes(nginx_t(tmp_path, certs))
     config = directives(text)
     # njs runs the rules, with or without the login cache.
     assert "load_module /etc/nginx/modules/ngx_http_js_module.so;" in config
@@ -302,8 +326,7 @@ CACHED_LOGIN = {
 def test_login_cache_ttl(ansible_playbook, tmp_path, certs, ttl, cached):
     overrides = {} if ttl is None else {"registry_auth_cache_ttl": ttl}
     text = render(ansible_playbook, tmp_path, **overrides)
-    checked = nginx_t(tmp_path, certs)
-    assert checked.returncode == 0, checked.stderr
+    assert passes(nginx_t(tmp_path, certs))
     config = directives(text)
     valid = {line for line in config if line.startswith("proxy_cache_valid")}
     if cached is None:
@@ -330,8 +353,7 @@ def test_login_cache_ttl(ansible_playbook, tmp_path, certs, ttl, cached):
 )
 def test_login_check_rate_limit(ansible_playbook, tmp_path, certs, overrides, zone, limit):
     config = directives(render(ansible_playbook, tmp_path, **overrides))
-    checked = nginx_t(tmp_path, certs)
-    assert checked.returncode == 0, checked.stderr
+    assert passes(nginx_t(tmp_path, certs))
     assert f"limit_req_zone $binary_remote_addr zone=registry_auth_check:2m {zone};" in config
     assert f"limit_req zone=registry_auth_check {limit} nodelay;" in config
     # Only the check server (bcrypt) is limited, never /v2/ itself (cached logins).
@@ -365,7 +387,7 @@ def test_login_check_rate_limit(ansible_playbook, tmp_path, certs, overrides, zo
 )
 def test_nginx_t_rejects_bad_values_with_its_own_message(ansible_playbook, tmp_path, certs, overrides, message):
     render(ansible_playbook, tmp_path, **overrides)
-    checked = nginx_t(tmp_path, certs)
-    assert checked.returncode == 1
-    assert message in checked.stderr
-    assert "configuration file /etc/nginx/registry/nginx.conf test failed" in checked.stderr
+    for image, checked in nginx_t(tmp_path, certs).items():
+        assert checked.returncode == 1, image
+        assert message in checked.stderr, image
+        assert "configuration file /etc/nginx/registry/nginx.conf test failed" in checked.stderr, image

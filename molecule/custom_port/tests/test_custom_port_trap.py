@@ -55,7 +55,7 @@ def proxies(host, conf, client, nginx_gid, tmp_path_factory):
     ports = {"control": conf["custom_port_control_port"], "trap": conf["custom_port_trap_port"]}
     endpoints = {name: f"{conf['registry_host']}:{port}" for name, port in ports.items()}
     containers = [f"{prefix}-registry"] + [f"{prefix}-{name}" for name in ports]
-    tmpfs = f"mode=0700,uid=101,gid={nginx_gid}"
+    tmpfs = f"mode=0770,uid=0,gid={nginx_gid}"
     try:
         run_ok(
             host,
@@ -83,14 +83,17 @@ def proxies(host, conf, client, nginx_gid, tmp_path_factory):
             folder.chmod(0o755)
             for path in folder.iterdir():
                 path.chmod(0o644)
+            # As the role's master runs: root with four capabilities, workers as nginx with nginx's group,
+            # which the role's passwd and group files name.
             run_ok(
                 host,
-                "docker run -d --name %s --user 101:%s -p %s:%s "
+                "docker run -d --name %s --user 0:0 --cap-drop ALL --cap-add CHOWN --cap-add SETUID "
+                "--cap-add SETGID --cap-add NET_BIND_SERVICE --security-opt no-new-privileges -p %s:%s "
                 "--tmpfs /run/registry-auth:%s --tmpfs /run/registry-nginx:%s -v %s:%s "
                 "-v %s:/etc/nginx/registry:ro -v %s/auth:/etc/nginx/auth:ro -v %s/certs:/etc/nginx/certs:ro "
+                "-v %s/nginx-accounts/passwd:/etc/passwd:ro -v %s/nginx-accounts/group:/etc/group:ro "
                 "%s nginx -c %s -g %s",
                 f"{prefix}-{name}",
-                str(nginx_gid),
                 str(port),
                 str(NGINX_PORT),
                 tmpfs,
@@ -98,6 +101,8 @@ def proxies(host, conf, client, nginx_gid, tmp_path_factory):
                 volume,
                 SOCKET_DIR,
                 str(folder),
+                base,
+                base,
                 base,
                 base,
                 conf["registry_nginx_image"],

@@ -458,3 +458,42 @@ def test_a_flood_of_wrong_passwords_is_limited_and_cached_logins_go_on(curl, use
     assert limited >= 1 and refused >= 1, (limited, refused, right)
     # The error log names the flooder by its address (X-Real-IP), not by the check socket.
     assert "client: unix:" not in curl.nginx_log(str(started))
+
+
+# nginx's master/worker model (roles/registry_nginx_proxy/vars/main.yml): the master is root with these
+# capabilities alone, bits of /proc/<pid>/status' Cap* fields: CHOWN 0, SETGID 6, SETUID 7,
+# NET_BIND_SERVICE 10. Every other process of nginx is uid 101 with nginx's group and holds none.
+MASTER_CAPABILITIES = (1 << 0) | (1 << 6) | (1 << 7) | (1 << 10)
+
+
+def test_the_master_alone_is_root_with_its_capabilities_and_the_workers_hold_none(host, conf, nginx, nginx_gid):
+    name = conf["registry_nginx_container_name"]
+    config = nginx.inspect()
+    assert config["Config"]["User"] == "0:0"
+    assert sorted(config["HostConfig"]["CapAdd"]) == ["CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"]
+    assert config["HostConfig"]["CapDrop"] == ["ALL"]
+    assert config["HostConfig"]["ReadonlyRootfs"] is True
+    assert "no-new-privileges" in config["HostConfig"]["SecurityOpt"]
+    # The start is sh, then nginx itself: no setpriv, nothing of util-linux.
+    assert config["Config"]["Cmd"][:2] == ["sh", "-c"]
+    assert "setpriv" not in " ".join(config["Config"]["Cmd"])
+    # Each process as the container's own /proc shows it (read as nginx's user: the workers' /proc is theirs).
+    statuses = host.check_output(
+        "docker exec -u 101:%s %s sh -c 'for f in /proc/[0-9]*/status; do cat \"$f\"; echo; done'", nginx_gid, name
+    ).split("\n\n")
+    processes = [dict(line.split(":", 1) for line in block.strip().splitlines()) for block in statuses if block.strip()]
+    nginx_processes = [process for process in processes if process["Name"].strip() == "nginx"]
+    masters = [process for process in nginx_processes if process["Uid"].split() == ["0"] * 4]
+    others = [process for process in nginx_processes if process not in masters]
+    assert len(masters) == 1, nginx_processes
+    assert int(masters[0]["CapEff"], 16) == MASTER_CAPABILITIES
+    assert int(masters[0]["CapBnd"], 16) == MASTER_CAPABILITIES
+    # Workers, the cache manager and loader: uid 101, nginx's group alone, no capability left.
+    assert len(others) >= 2, nginx_processes
+    for process in others:
+        assert process["Uid"].split() == ["101"] * 4, process
+        assert process["Gid"].split() == [str(nginx_gid)] * 4, process
+        assert process["Groups"].split() == [str(nginx_gid)], process
+        for field in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+            assert int(process[field], 16) == 0, (field, process)
+        assert process["NoNewPrivs"].strip() == "1", process
