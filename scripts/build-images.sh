@@ -59,9 +59,10 @@ add_account() {
     echo "$1:x:$2:" >>"$ROOTFS/etc/group"
 }
 
-# Shared libraries a dynamic program needs, as ldd lists them (none for static ones).
+# Shared libraries the dynamic programs need, program by program as ldd lists them (none for
+# static ones). One ldd for them all: it heads each program's list with "PROGRAM:".
 libraries_of() {
-    ldd "$1" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' || true
+    ldd "$@" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// && $1 !~ /:$/ {print $1}' || true
 }
 
 # A library at the same path, its folder's symlinks resolved (the rootfs has
@@ -106,8 +107,9 @@ base_rootfs() {
     if [ "$USERLAND" = debian ]; then
         # Debian's own userland, as in the Debian-based upstream images: dash as
         # sh, bash, coreutils and the rest of USERLAND_PACKAGES; no busybox.
-        local program
-        for program in "${USERLAND_PROGRAMS[@]}"; do add_program "$program" "$program"; done
+        local program lib
+        for program in "${USERLAND_PROGRAMS[@]}"; do add_file "$program" "$program" 0755; done
+        for lib in $(libraries_of "${USERLAND_PROGRAMS[@]}" | LC_ALL=C sort -u); do add_library "$lib"; done
         ln -s dash "$ROOTFS/usr/bin/sh"
         return 0
     fi
@@ -125,23 +127,24 @@ base_rootfs() {
 
 # Every host file that goes into the image, then the build inputs in the repo.
 input_files() {
-    local entry prog
+    local entry
     echo "$PRIVREG_ROOT/scripts/build-images.sh"
     find "$HERE" "${INPUT_DIRS[@]}" -type f | LC_ALL=C sort
     if [ "$USERLAND" = busybox ]; then echo "$BUSYBOX"; fi
     echo "$CA_BUNDLE"
     for entry in "${PROGRAMS[@]}" "${HOST_FILES[@]}" "${USERLAND_PROGRAMS[@]}"; do echo "${entry%%:*}"; done
-    for entry in "${PROGRAMS[@]}" "${USERLAND_PROGRAMS[@]}"; do
-        prog="${entry%%:*}"
-        libraries_of "$prog"
-    done
+    local programs=()
+    for entry in "${PROGRAMS[@]}" "${USERLAND_PROGRAMS[@]}"; do programs+=("${entry%%:*}"); done
+    libraries_of "${programs[@]}"
 }
 
-# Repo files count by their path in the checkout, so every clone agrees.
+# Repo files count by their path in the checkout, so every clone agrees. Each
+# file once (programs share libraries), one sha256sum for them all.
 inputs_hash() {
-    local f
-    input_files | while read -r f; do
-        echo "${f#"$PRIVREG_ROOT"/} $(sha256sum <"$f")"
+    local files hash path
+    mapfile -t files < <(input_files | awk '!seen[$0]++')
+    sha256sum -- "${files[@]}" | while read -r hash path; do
+        echo "${path#"$PRIVREG_ROOT"/} $hash  -"
     done | sha256sum | cut -c1-64
 }
 
