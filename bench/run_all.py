@@ -9,7 +9,8 @@ block as it was (and the exit status says so).
 
     source scripts/env.sh && python bench/run_all.py [--write-guide] [NAME ...]
 
-NAME: htpasswd_bench, rerun_bench, auth_bench, auth_flood_bench, access_bench, blob_bench, replica_bench (default: all;
+NAME: htpasswd_bench, rerun_bench, auth_bench, auth_flood_bench, access_bench, blob_bench, availability_bench,
+replica_bench (default: all;
 replica_bench needs the SSH test bed up: scripts/testbed.sh build && scripts/testbed.sh up).
 """
 
@@ -29,6 +30,7 @@ BENCHES = (
     "auth_flood_bench",
     "access_bench",
     "blob_bench",
+    "availability_bench",
     "replica_bench",
 )
 

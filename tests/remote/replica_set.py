@@ -159,9 +159,11 @@ class ReplicaSet:
             users += [{"name": name, "state": "absent"} for name in self.removed]
             json.dump({**self.secrets, "registry_users": users}, stream)
 
-    def play(self, playbook=SITE):
+    def play(self, playbook=SITE, options=()):
+        """A run of ``playbook`` over both hosts; ``options``: more ansible-playbook arguments
+        (``-e registry_serial=1``: one host at a time)."""
         done = subprocess.run(
-            ["ansible-playbook", "-i", self.inventory, "-e", "@" + self.secrets_file, playbook],
+            ["ansible-playbook", "-i", self.inventory, "-e", "@" + self.secrets_file, *options, playbook],
             env=ansible_env(),
             capture_output=True,
             text=True,

@@ -14,6 +14,7 @@ import time
 
 import pytest
 import requests
+from privreg_molecule.request_loop import RequestLoop
 from replica_set import REPLICAS, ReplicaSet
 from testbed_hosts import CLIENT, ROOT
 
@@ -118,9 +119,21 @@ def test_a_pull_survives_a_replica_stopping_midway(replicas, testbed):
         testbed.must(CLIENT, "sudo docker rmi %s" % ref)
 
 
+# The verification's requests (roles/_common/tasks/verify.yml) carry this User-Agent.
+VERIFY_AGENT = "privreg.registry verify"
+
+
+def verify_requests(testbed, replicas, host, since):
+    """The log lines of the verification's requests the replica on ``host`` served since ``since`` (epoch s)."""
+    log = testbed.must(host, "sudo docker logs --since %d %s 2>&1" % (since, replicas.front_container))
+    return [line for line in log.splitlines() if VERIFY_AGENT in line]
+
+
 def test_accounts_and_access_rules_changed_on_a_rerun_apply_on_every_replica(replicas, testbed, timed):
     """carol is added, bob removed; nginx_proxy: carol is read-only by a new
-    rule and alice keeps every right; native (no rules): carol pushes."""
+    rule and alice keeps every right; native (no rules): carol pushes. The
+    re-run goes one host at a time (registry_serial=1), each host verifying its
+    own instance, and no request through the balancer fails meanwhile."""
     replicas.users["carol"] = "c@rol %s" % secrets.token_hex(6)
     bob = replicas.users["bob"]
     replicas.remove_user("bob")
@@ -128,7 +141,25 @@ def test_accounts_and_access_rules_changed_on_a_rerun_apply_on_every_replica(rep
     if rules:
         replicas.group_vars["registry_access"] = rules
     replicas.write()
-    timed("replicas re-run with accounts changed (%s)" % replicas.topology, replicas.play)
+    since = int(time.time()) - 1
+    with RequestLoop(replicas.endpoint, replicas.ca_file, "alice", replicas.users["alice"]) as loop:
+        output = timed(
+            "replicas re-run one at a time with accounts changed (%s)" % replicas.topology,
+            replicas.play,
+            options=("-e", "registry_serial=1"),
+        )
+    assert loop.requests > 0 and loop.failures == [], (loop.requests, loop.failures[:5])
+    # One batch per host: the play starts once for each, and each batch's tasks ran on that host alone.
+    batches = output.split("PLAY [Registry hosts")[1:]
+    hosts_per_batch = [sorted(set(re.findall(r"^(?:ok|changed): \[([^\]\s]+)", batch, re.M))) for batch in batches]
+    assert sorted(hosts_per_batch) == [[host] for host in sorted(REPLICAS.values())], hosts_per_batch
+    # Each host verified its own instance: every replica served its own run's checks (the anonymous one and
+    # one per present account), behind nginx all from the host's loopback, none through the balancer.
+    for host in REPLICAS.values():
+        lines = verify_requests(testbed, replicas, host, since)
+        assert len(lines) >= 1 + len(replicas.users), lines
+        if replicas.topology == "nginx_proxy":
+            assert all(line.startswith("127.0.0.1 ") for line in lines), lines
     assert replicas.wait_until_both_up() == ["a", "b"]
     ref, _image = build(testbed, replicas, "replicas/rerun", layers=1, kib=64)
     for name in REPLICAS:

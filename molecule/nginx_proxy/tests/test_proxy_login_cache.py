@@ -25,6 +25,7 @@ import bcrypt
 import pytest
 from privreg_molecule.proxy_scenario import nginx_listening_ports
 from privreg_molecule.registry_client import _curl_config_value as curl_value
+from privreg_molecule.request_loop import RequestLoop
 from privreg_molecule.scenario import converge, started_at
 
 AUTH_TMPFS = "/run/registry-auth"
@@ -181,10 +182,13 @@ def test_a_removed_user_and_a_password_changed_by_hand_are_refused_at_once(probe
     bob = basic("bob", users["bob"], probe.fresh_spaces())
     assert probe.get(bob)[::2] == (200, "MISS")
     assert probe.get(bob)[::2] == (200, "HIT")
-    converge(
-        {"registry_users": [{"name": "alice", "password": users["alice"]}, {"name": "bob", "state": "absent"}]},
-        tmp_path,
-    )
+    # An account removed drops no request of the others.
+    with RequestLoop(probe.client.endpoint, probe.client.ca_file, "alice", users["alice"]) as loop:
+        converge(
+            {"registry_users": [{"name": "alice", "password": users["alice"]}, {"name": "bob", "state": "absent"}]},
+            tmp_path,
+        )
+    assert loop.requests > 0 and loop.failures == [], (loop.requests, loop.failures[:5])
     assert probe.get(bob)[::2] == (401, "MISS")
 
     alice = basic("alice", users["alice"], probe.fresh_spaces())
@@ -294,7 +298,10 @@ def live_config(host, conf):
 def test_ttl_zero_checks_every_login_with_auth_basic_and_only_reloads(probe, host, conf, users, tmp_path):
     name = conf["registry_nginx_container_name"]
     started = started_at(host, name)
-    converge({"registry_auth_cache_ttl": 0}, tmp_path)
+    # The login check switched (auth_request to auth_basic) by a reload that drops no request.
+    with RequestLoop(probe.client.endpoint, probe.client.ca_file, "alice", users["alice"]) as loop:
+        converge({"registry_auth_cache_ttl": 0}, tmp_path)
+    assert loop.requests > 0 and loop.failures == [], (loop.requests, loop.failures[:5])
     live = live_config(host, conf)
     assert "auth_request" not in live and "load_module" not in live
     agent_line = probe.get(basic("alice", users["alice"]))
