@@ -1,6 +1,6 @@
 """What clients see while a re-run changes a live registry.
 
-Deploys each topology on this host (deployment.py: names privreg-molecule-bench-avail-*,
+Deploys each topology on this host (deployment.py: names privreg-molecule-bench-avail-<port>-*,
 ports on 127.0.0.1 only), then applies one change after another with ansible-playbook
 while clients loop against the registry:
 - the docker CLI: each round builds a new image (a three-layer base with a new 1 MiB top
@@ -269,7 +269,7 @@ def build_image(folder, tag):
 
 def relabelled(image):
     """A second tag of ``image`` with a new ID: the same files under a label of the bench's own."""
-    tag = f"{image}-bench-relabelled"
+    tag = f"{image}-bench-relabelled-{os.getpid()}"
     subprocess.run(
         ["docker", "build", "-q", "-t", tag, "-"],
         input=f"FROM {image}\nLABEL {BENCH_LABEL}=relabelled\n",
@@ -364,7 +364,7 @@ def changes(topology, images):
         {"name": ARRIVING_USER, "password": PASSWORD + "-arriving"},
     ]
     rules = [
-        {"repositories": [f"{REPOSITORY}**"], "users": [USER], "actions": ["pull", "push"]},
+        {"repositories": ["bench/**"], "users": [USER], "actions": ["pull", "push"]},
         {"repositories": ["base/*"], "users": ["*"], "actions": ["pull"]},
     ]
     steps = [
@@ -416,11 +416,14 @@ def apply(clients, name, run):
     output = run()
     end = time.monotonic()
     clients.log.settle(end)
-    return (name, end - start, changed_tasks(output), measure(clients.log, start, end))
+    row = (name, end - start, changed_tasks(output), measure(clients.log, start, end))
+    # As it comes, for a long run.
+    print(f"# {name}: {row[1]:.1f} s, changed {row[2]}, {row[3]}", file=sys.stderr, flush=True)
+    return row
 
 
 def bench_topology(topology, options, images, folder, port):
-    name = f"avail-{topology.replace('_', '-')}"
+    name = f"avail-{port}-{topology.replace('_', '-')}"
     deployment = Deployment(name, port, topology)
     deployment.remove()
     variables = {
@@ -458,7 +461,9 @@ def bench_topology(topology, options, images, folder, port):
 def bench_replicas(images, folder):
     """Two nginx_proxy replicas behind HAProxy; site.yml re-run one host at a time while the clients
     go through the balancer."""
-    sys.path[:0] = [os.path.join(ROOT, "tests", "remote"), os.path.join(ROOT, "molecule", "shared")]
+    sys.path[:0] = [os.path.join(ROOT, "tests", folder) for folder in ("remote", "functional")] + [
+        os.path.join(ROOT, "molecule", "shared")
+    ]
     from replica_set import PORT, ReplicaSet  # noqa: PLC0415  (needs the test bed's paths)
     from testbed_hosts import CLIENT, NGINX_IMAGE, REGISTRY_IMAGE, TESTBED_DIR, Testbed  # noqa: PLC0415
 
