@@ -424,8 +424,8 @@ def test_nginx_checks_bcrypt_accounts_over_tls(nginx, tls, credentials, status):
 def test_nginx_workers_run_as_nginx_and_log_to_the_container_output(nginx, tls):
     requests.get(nginx["url"], auth=(USER, PASSWORD), verify=str(tls / "ca.crt"), timeout=10)
     # docker top lists the processes with the host's ps (the Debian layout has none).
-    processes = run("docker", "top", nginx["name"], "-o", "uid,args").stdout
-    workers = [line.split()[0] for line in processes.splitlines() if "worker process" in line]
+    processes = run("docker", "top", nginx["name"], "-o", "pid,uid,args").stdout
+    workers = [line.split()[1] for line in processes.splitlines() if "worker process" in line]
     assert workers and set(workers) == {"101"}
     logs = run("docker", "logs", nginx["name"])
     assert f"{USER} [" in logs.stdout and '"GET / HTTP/1.1" 200' in logs.stdout

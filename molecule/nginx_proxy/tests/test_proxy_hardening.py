@@ -489,7 +489,7 @@ def test_the_master_alone_is_root_with_its_capabilities_and_the_workers_hold_non
     assert int(masters[0]["CapEff"], 16) == MASTER_CAPABILITIES
     assert int(masters[0]["CapBnd"], 16) == MASTER_CAPABILITIES
     # Workers, the cache manager and loader: uid 101, nginx's group alone, no capability left.
-    assert len(others) >= 2, nginx_processes
+    assert others, nginx_processes
     for process in others:
         assert process["Uid"].split() == ["101"] * 4, process
         assert process["Gid"].split() == [str(nginx_gid)] * 4, process
