@@ -246,10 +246,13 @@ def nginx_temp_files(curl):
     as a worker's open descriptor ("... (deleted)"), readable by the workers' own
     user (root in the container lacks CAP_SYS_PTRACE for other users' /proc/<pid>/fd).
     """
+    # The workers' uid and group (nginx's tmpfs belongs to root and that group; docker exec -u nginx would
+    # take the image's gid, which it does not let in).
+    group = curl.nginx_exec("stat -c %g /run/registry-nginx").strip()
     return curl.nginx_exec(
         f"find {TEMP_FOLDERS} -type f 2>/dev/null;"
         " for fd in /proc/[0-9]*/fd/*; do readlink \"$fd\"; done 2>/dev/null | grep -E '^(/var/(lib|cache)/nginx|/run/registry-nginx)/' || true",
-        user="nginx",
+        user=f"101:{group}",
     ).splitlines()
 
 
@@ -379,7 +382,7 @@ UNKNOWN_USER = "privreg unknown-user"  # roles/registry_nginx_proxy/files/regist
 PLACEHOLDER_FILE = "/run/registry-auth/unknown-user.htpasswd"
 
 
-def test_an_unknown_user_is_refused_as_slowly_as_a_wrong_password(curl, conf, users):
+def test_an_unknown_user_is_refused_as_slowly_as_a_wrong_password(curl, conf, users, nginx_gid):
     """bcrypt runs for both, at the same cost: the answer time no longer tells which user names exist."""
     pairs = 6
     times = {"known": [], "unknown": []}
@@ -396,7 +399,8 @@ def test_an_unknown_user_is_refused_as_slowly_as_a_wrong_password(curl, conf, us
     assert not [line for line in log if "was not found" in line], log
     # ... against an entry as costly as the accounts': the prefix and cost of the file's entries, and a
     # salt bcrypt takes as it is (a malformed one would make crypt() fail at once, without the rounds).
-    name, entry = curl.nginx_exec(f"cat {PLACEHOLDER_FILE}", user="nginx").strip().split(":", 1)
+    # As the workers (docker exec -u nginx takes the image's gid, which nginx's tmpfs does not let in).
+    name, entry = curl.nginx_exec(f"cat {PLACEHOLDER_FILE}", user=f"101:{nginx_gid}").strip().split(":", 1)
     assert name == UNKNOWN_USER
     htpasswd = open(f"{conf['registry_base_dir']}/auth/htpasswd", encoding="utf-8").read()
     alice = next(line.split(":", 1)[1] for line in htpasswd.splitlines() if line.startswith("alice:"))
@@ -479,7 +483,7 @@ def test_the_master_alone_is_root_with_its_capabilities_and_the_workers_hold_non
     assert "setpriv" not in " ".join(config["Config"]["Cmd"])
     # Each process as the container's own /proc shows it (read as nginx's user: the workers' /proc is theirs).
     statuses = host.check_output(
-        "docker exec -u 101:%s %s sh -c 'for f in /proc/[0-9]*/status; do cat \"$f\"; echo; done'", nginx_gid, name
+        "docker exec -u 101:%s %s sh -c 'for f in /proc/[0-9]*/status; do cat \"$f\"; echo; done'", str(nginx_gid), name
     ).split("\n\n")
     processes = [dict(line.split(":", 1) for line in block.strip().splitlines()) for block in statuses if block.strip()]
     nginx_processes = [process for process in processes if process["Name"].strip() == "nginx"]
