@@ -74,6 +74,9 @@ def test_nginx_mounts_folders_read_only(nginx, conf):
         "/etc/nginx/certs": (f"{base}/certs", False),
         # The registry's storage, for the blobs nginx sends itself (registry_nginx_serve_blobs).
         "/var/lib/registry": (f"{base}/data", False),
+        # The two files that name nginx's group in the container (a file can only be mounted over a file).
+        "/etc/passwd": (f"{base}/nginx-accounts/passwd", False),
+        "/etc/group": (f"{base}/nginx-accounts/group", False),
     }
     # Memory only, empty at every start: the login cache and its secret; the pid and temporary files.
     assert sorted(nginx.inspect()["HostConfig"]["Tmpfs"]) == ["/run/registry-auth", "/run/registry-nginx"]

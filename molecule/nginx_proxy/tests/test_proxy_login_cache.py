@@ -45,7 +45,7 @@ class Probe:
         self.host = host
         self.client = client
         self.nginx = conf["registry_nginx_container_name"]
-        # nginx's own user: the container's root may not enter nginx's tmpfs.
+        # nginx's workers' user and group: the tmpfs is the master's (root), open to nginx's group.
         self.user = f"101:{nginx_gid}"
         self.fresh = 1
 
@@ -278,6 +278,11 @@ def test_a_restart_starts_with_an_empty_cache_and_a_new_secret(probe, host, conf
     assert probe.cache_files()
 
     host.run_expect([0], "docker restart %s", name)
+    # The master makes the cache's folder as it starts, after the restart has returned (bounded wait).
+    for _attempt in range(120):
+        if host.run("docker exec -u %s %s test -d %s", probe.user, name, CACHE_DIR).rc == 0:
+            break
+        time.sleep(0.5)
     assert probe.cache_files() == []
     assert probe.exec(f"cat {SECRET_FILE}") != secret
     assert probe.get(header)[::2] == (200, "MISS")
