@@ -28,7 +28,9 @@ STALE_CONNECTION = (http.client.RemoteDisconnected, ConnectionResetError, Broken
 
 class RequestLoop:
     def __init__(self, endpoint, ca_file, user, password, path="/v2/", seconds=600, limit=20000, pause=0.02):
-        host, _, port = endpoint.rpartition(":") if endpoint.rpartition(":")[2].isdigit() else (endpoint, "", "443")
+        host, separator, port = endpoint.rpartition(":")
+        if not (separator and port.isdigit()):
+            host, port = endpoint, "443"
         self.host, self.port, self.path = host, int(port), path
         self.context = ssl.create_default_context(cafile=ca_file)
         self.authorization = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
